@@ -1,0 +1,218 @@
+"""The occupancy rule: who stands in which lane, for how long, and when that becomes a violation.
+
+Pure code: capture times are passed in, nothing is read or written, so every rule is tested with timestamps
+alone. The engine keeps its own occupants instead of trusting tracker IDs, because trackers switch IDs when a
+parked car is occluded and a fire-lane violation must survive that.
+
+Rules (per zone):
+- an object occupies the zone when at least ``min_overlap`` of its footprint lies inside the polygon and its
+  class is one the zone watches;
+- it is at rest while its footprint stays within ``max_drift`` of where it came to rest; moving resets its dwell,
+  so traffic driving through never accumulates time;
+- a violation starts once it has rested ``grace_s`` seconds (seen at rest at least ``min_sightings`` times);
+- an occupant missing from a frame is kept for ``leave_s`` (occlusion, missed detection); a detection at the
+  same resting place takes it over even under a new tracker ID;
+- it ends when the occupant has been missing for ``leave_s``; ``ended_at`` is the last time it was seen.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+
+from detector.detections import Detections
+from zones.config import CameraZones, Zone
+from zones.geometry import box_iou, footprint_overlap, relative_drift
+
+Box = tuple[float, float, float, float]
+EventKind = Literal["entered", "moved", "violation_started", "violation_ended", "left"]
+
+
+@dataclass(frozen=True)
+class MotionRules:
+    max_drift: float = 0.2  # footprint movement, in box diagonals, that counts as moving
+    rematch_iou: float = 0.5  # overlap with the resting box that lets a new track take over an occupant
+    min_sightings: int = 2  # sightings at rest before anything counts as stationary
+
+
+@dataclass(frozen=True)
+class Occupant:
+    """One object in one zone, as known after the latest frame."""
+
+    key: int
+    zone_id: str
+    class_name: str
+    category: str
+    confidence: float
+    box: Box
+    rest_box: Box
+    entered_at: datetime
+    still_since: datetime
+    last_seen: datetime
+    sightings_at_rest: int
+    tracker_ids: frozenset[int] = field(default_factory=frozenset)
+    violation_at: datetime | None = None
+
+    @property
+    def dwell_s(self) -> float:
+        """Seconds at rest so far."""
+        return (self.last_seen - self.still_since).total_seconds()
+
+    @property
+    def in_violation(self) -> bool:
+        return self.violation_at is not None
+
+
+@dataclass(frozen=True)
+class OccupancyEvent:
+    kind: EventKind
+    at: datetime
+    occupant: Occupant
+
+
+@dataclass
+class _Candidate:
+    index: int
+    box: Box
+    tracker_id: int
+    class_name: str
+    category: str
+    confidence: float
+
+
+class OccupancyEngine:
+    """Occupancy state of one camera's zones; feed it each processed frame's detections in time order."""
+
+    def __init__(self, camera: CameraZones, rules: MotionRules | None = None):
+        self.camera = camera
+        self.rules = rules or MotionRules()
+        self._occupants: dict[str, dict[int, Occupant]] = {zone.id: {} for zone in camera.zones}
+        self._keys = itertools.count(1)
+        self._last_at: datetime | None = None
+
+    def occupants(self, zone_id: str | None = None) -> list[Occupant]:
+        zones = [zone_id] if zone_id else list(self._occupants)
+        return [occ for z in zones for occ in self._occupants[z].values()]
+
+    def is_active(self, zone: Zone, at: datetime) -> bool:
+        return zone.schedule.is_active(at.astimezone(self.camera.timezone).timetz())
+
+    def update(self, at: datetime, detections: Detections) -> list[OccupancyEvent]:
+        """Advance to capture time ``at`` with the detections seen then."""
+        if at.tzinfo is None:
+            raise ValueError("capture time must be timezone-aware")
+        if self._last_at is not None and at < self._last_at:
+            raise ValueError(f"capture time went backwards: {at.isoformat()} after {self._last_at.isoformat()}")
+        self._last_at = at
+        events: list[OccupancyEvent] = []
+        for zone in self.camera.zones:
+            if self.is_active(zone, at):
+                events += self._update_zone(zone, at, self._candidates(zone, detections))
+            else:
+                events += self._end_all(zone)
+        return events
+
+    def _candidates(self, zone: Zone, detections: Detections) -> list[_Candidate]:
+        if len(detections) == 0:
+            return []
+        overlap = footprint_overlap(detections.xyxy, zone.polygon)
+        found = []
+        for i in np.flatnonzero(overlap >= zone.min_overlap):
+            name, category = str(detections.class_name[i]), str(detections.category[i])
+            if zone.accepts(name, category):
+                box = tuple(float(v) for v in detections.xyxy[i])
+                found.append(
+                    _Candidate(int(i), box, int(detections.tracker_id[i]), name, category, float(detections.confidence[i]))  # type: ignore[arg-type]
+                )
+        return found
+
+    def _update_zone(self, zone: Zone, at: datetime, candidates: list[_Candidate]) -> list[OccupancyEvent]:
+        occupants = self._occupants[zone.id]
+        matches = self._match(occupants, candidates)
+        events: list[OccupancyEvent] = []
+        for key, cand in matches.items():
+            occupants[key], new_events = self._observe(zone, occupants[key], at, cand)
+            events += new_events
+        matched_candidates = {id(c) for c in matches.values()}
+        for cand in candidates:
+            if id(cand) not in matched_candidates:
+                occ = Occupant(
+                    key=next(self._keys),
+                    zone_id=zone.id,
+                    class_name=cand.class_name,
+                    category=cand.category,
+                    confidence=cand.confidence,
+                    box=cand.box,
+                    rest_box=cand.box,
+                    entered_at=at,
+                    still_since=at,
+                    last_seen=at,
+                    sightings_at_rest=1,
+                    tracker_ids=frozenset({cand.tracker_id}) if cand.tracker_id >= 0 else frozenset(),
+                )
+                occupants[occ.key] = occ
+                events.append(OccupancyEvent("entered", at, occ))
+        for key in [k for k in occupants if k not in matches and occupants[k].last_seen < at]:
+            if (at - occupants[key].last_seen).total_seconds() >= zone.leave_s:
+                events.append(self._end(occupants.pop(key)))
+        return events
+
+    def _match(self, occupants: dict[int, Occupant], candidates: list[_Candidate]) -> dict[int, _Candidate]:
+        """Tracker IDs first; then a candidate at an unmatched occupant's resting place takes it over."""
+        matches: dict[int, _Candidate] = {}
+        taken: set[int] = set()
+        for key, occ in occupants.items():
+            for cand in candidates:
+                if id(cand) not in taken and cand.tracker_id >= 0 and cand.tracker_id in occ.tracker_ids:
+                    matches[key] = cand
+                    taken.add(id(cand))
+                    break
+        owned_ids = {tid for occ in occupants.values() for tid in occ.tracker_ids}
+        pairs = []
+        for key, occ in occupants.items():
+            if key in matches:
+                continue
+            for cand in candidates:
+                if id(cand) in taken or cand.tracker_id in owned_ids and cand.tracker_id not in occ.tracker_ids:
+                    continue
+                iou = box_iou(occ.rest_box, cand.box)
+                if iou >= self.rules.rematch_iou and relative_drift(occ.rest_box, cand.box) <= self.rules.max_drift:
+                    pairs.append((iou, key, cand))
+        for _, key, cand in sorted(pairs, key=lambda p: -p[0]):
+            if key not in matches and id(cand) not in taken:
+                matches[key] = cand
+                taken.add(id(cand))
+        return matches
+
+    def _observe(self, zone: Zone, occ: Occupant, at: datetime, cand: _Candidate) -> tuple[Occupant, list[OccupancyEvent]]:
+        events: list[OccupancyEvent] = []
+        ids = occ.tracker_ids | {cand.tracker_id} if cand.tracker_id >= 0 else occ.tracker_ids
+        common = dict(box=cand.box, last_seen=at, tracker_ids=ids, confidence=max(occ.confidence, cand.confidence))
+        if relative_drift(occ.rest_box, cand.box) > self.rules.max_drift:
+            if occ.in_violation:  # a violator shuffling forward stays a violator
+                return replace(occ, rest_box=cand.box, **common), events
+            occ = replace(occ, rest_box=cand.box, still_since=at, sightings_at_rest=1, **common)
+            return occ, [OccupancyEvent("moved", at, occ)]
+        occ = replace(occ, sightings_at_rest=occ.sightings_at_rest + 1, **common)
+        if (
+            not occ.in_violation
+            and occ.sightings_at_rest >= self.rules.min_sightings
+            and occ.dwell_s >= zone.grace_s
+        ):
+            occ = replace(occ, violation_at=at)
+            events.append(OccupancyEvent("violation_started", at, occ))
+        return occ, events
+
+    @staticmethod
+    def _end(occ: Occupant) -> OccupancyEvent:
+        return OccupancyEvent("violation_ended" if occ.in_violation else "left", occ.last_seen, occ)
+
+    def _end_all(self, zone: Zone) -> list[OccupancyEvent]:
+        occupants = self._occupants[zone.id]
+        events = [self._end(occ) for occ in occupants.values()]
+        occupants.clear()
+        return events
