@@ -1,0 +1,219 @@
+"""The ``firelane`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from detector.backends import DetectorError
+from detector.sources import ImageSource, SourceError, open_source, redact_url
+from service.evidence import verify_manifest
+from service.runner import RunReport, run_camera
+from service.settings import PROJECT_ROOT, Settings, get_settings
+from zones.config import CameraZones, ZoneFileError, load_zones
+from zones.geometry import footprint_overlap
+
+log = logging.getLogger("firelane")
+SAMPLES = PROJECT_ROOT / "samples"
+EXIT_BAD_INPUT, EXIT_SOURCE, EXIT_MODEL = 2, 3, 4
+
+
+def _parse_time(text: str, camera: CameraZones) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"firelane: --start {text!r} is not an ISO-8601 time such as 2026-11-02T09:00:00+08:00")
+    return value if value.tzinfo else value.replace(tzinfo=camera.timezone)
+
+
+def _detector(args: argparse.Namespace, settings: Settings, imgsz: int):
+    from detector.resolve import load_detector
+
+    return load_detector(
+        args.model or settings.model,
+        models_dirs=settings.models_dirs,
+        imgsz=imgsz,
+        conf=settings.conf,
+        class_map=settings.class_map(),
+        allow_download=settings.allow_download,
+        export_openvino=settings.export_openvino,
+    )
+
+
+def _print_report(report: RunReport) -> None:
+    print(f"{report.frames} frames in {report.seconds:.1f} s ({report.fps:.1f} frames/s)")
+    for gap in report.gaps:
+        end = gap.ended_at.isoformat() if gap.ended_at else "end of run"
+        print(f"stream gap: {gap.started_at.isoformat()} → {end}: {gap.reason}")
+    print(f"{len(report.violations)} violation(s)")
+    for record in report.violations:
+        facts = record.facts()
+        ended = facts["ended_at"] or "ongoing"
+        print(
+            f"  {facts['id'][:8]}  {facts['zone_name']} ({facts['zone_id']})  {facts['object_class']}  "
+            f"from {facts['started_at']}  violation at {facts['violation_at']}  ended {ended}  "
+            f"{facts['duration_s']:.0f} s"
+        )
+        print(f"            evidence: {record.evidence.folder}")
+    print(f"violations.jsonl: {report.jsonl}")
+    print(f"database: {redact_url(report.database_url)}")
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    camera = load_zones(args.zones)
+    imgsz = args.imgsz or camera.imgsz or settings.imgsz
+    camera = replace(camera, imgsz=imgsz)
+    start = _parse_time(args.start, camera) if args.start else None
+    source = open_source(args.source, fps=args.fps or settings.fps, tz=camera.timezone, start=start)
+    detector = _detector(args, settings, imgsz)
+    log.info("%s → %s, zones %s", source.description, detector.name, ", ".join(z.id for z in camera.zones))
+    out_dir = Path(args.out) if args.out else settings.out_dir
+    report = run_camera(source, camera, detector, settings, out_dir, args.db, progress=not args.quiet)
+    _print_report(report)
+    return 130 if report.interrupted else 0
+
+
+def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
+    camera = load_zones(args.zones)
+    imgsz = args.imgsz or camera.imgsz or settings.imgsz
+    frame = next(ImageSource(Path(args.image), camera.timezone).frames())
+    height, width = frame.image.shape[:2]
+    camera = camera.scaled_to(width, height)
+    detector = _detector(args, settings, imgsz)
+    detections = detector.detect(frame.image, imgsz=imgsz)
+    overlaps = {z.id: footprint_overlap(detections.xyxy, z.polygon) for z in camera.zones}
+    objects = []
+    for i in range(len(detections)):
+        name, category = str(detections.class_name[i]), str(detections.category[i])
+        inside = [
+            z.id for z in camera.zones if z.accepts(name, category) and overlaps[z.id][i] >= z.min_overlap
+        ]
+        objects.append(
+            {
+                "class": name,
+                "category": category,
+                "score": round(float(detections.confidence[i]), 3),
+                "box": [round(float(v), 1) for v in detections.xyxy[i]],
+                "zones": inside,
+            }
+        )
+    zones = [
+        {
+            "id": z.id,
+            "name": z.name,
+            "occupied": any(z.id in o["zones"] for o in objects),
+            "occupants": sum(z.id in o["zones"] for o in objects),
+        }
+        for z in camera.zones
+    ]
+    result = {
+        "image": str(args.image),
+        "captured_at": frame.captured_at.isoformat(),
+        "detector": detector.name,
+        "imgsz": imgsz,
+        "objects": objects,
+        "zones": zones,
+    }
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        print(f"{args.image}: {len(objects)} object(s) by {detector.name}")
+        for o in objects:
+            print(f"  {o['class']:<14} {o['category']:<9} {o['score']:.2f}  {o['box']}  zones: {', '.join(o['zones']) or '-'}")
+        for z in zones:
+            print(f"  zone {z['id']} ({z['name']}): {'OCCUPIED' if z['occupied'] else 'free'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    video = SAMPLES / "fire-lane-demo.webm"
+    truth_path = SAMPLES / "fire-lane-demo.truth.json"
+    if not video.exists() or not truth_path.exists():
+        raise SourceError(f"demo sample missing in {SAMPLES} (run from a checkout: pip install -e .)")
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    camera = load_zones(SAMPLES / "fire-lane-demo.zones.json")
+    imgsz = args.imgsz or camera.imgsz or settings.imgsz
+    camera = replace(camera, imgsz=imgsz)
+    source = open_source(str(video), fps=args.fps or settings.fps, tz=camera.timezone,
+                         start=datetime.fromisoformat(truth["start"]))
+    detector = _detector(args, settings, imgsz)
+    out_dir = Path(args.out) if args.out else settings.out_dir / "demo"
+    print(f"firelane demo: {video.name} ({truth['duration_s']:.0f} s of a fixed camera over a fire lane), "
+          f"detector {detector.name}")
+    report = run_camera(source, camera, detector, settings, out_dir, args.db, progress=not args.quiet)
+    _print_report(report)
+    intact = all(not verify_manifest(r.evidence.folder) for r in report.violations)
+    expected = truth["expected_violations"]
+    print(f"ground truth: {expected} violation(s) expected, {len(report.violations)} found; "
+          f"evidence hashes {'match' if intact else 'DO NOT match'} their manifests")
+    return 0 if intact and len(report.violations) == expected else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="firelane", description="Fire-lane occupancy monitoring.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def detector_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", help="weights file/folder, a name in models/, or 'ssd-coco' (default: resolved)")
+        p.add_argument("--imgsz", type=int, help="inference size (default: the zone file's, else 1280)")
+
+    run = commands.add_parser("run", help="watch a video, stream, folder of stills or image for violations")
+    run.add_argument("source", help="video file, rtsp:// or http:// URL, folder of timed stills, or an image")
+    run.add_argument("--zones", required=True, help="zone file (JSON/YAML) of this camera")
+    detector_options(run)
+    run.add_argument("--fps", type=float, help="frames sampled per second of video (default 2)")
+    run.add_argument("--start", help="capture time of the video's first frame (ISO-8601; default: file time)")
+    run.add_argument("--out", help="output folder (default firelane-out)")
+    run.add_argument("--db", help="SQLAlchemy database URL (default: SQLite in the output folder)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=cmd_run)
+
+    detect = commands.add_parser("detect", help="detect objects in one image and say which zones they occupy")
+    detect.add_argument("image")
+    detect.add_argument("--zones", required=True)
+    detector_options(detect)
+    detect.add_argument("--json", action="store_true", help="print JSON")
+    detect.set_defaults(handler=cmd_detect)
+
+    demo = commands.add_parser("demo", help="run the bundled sample end to end")
+    detector_options(demo)
+    demo.add_argument("--fps", type=float)
+    demo.add_argument("--out", help="output folder (default firelane-out/demo)")
+    demo.add_argument("--db", help="database URL (default: SQLite in the output folder)")
+    demo.add_argument("-q", "--quiet", action="store_true")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="firelane: %(levelname)s: %(message)s" if args.verbose else "firelane: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("alembic", "ultralytics", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.handler(args, get_settings())
+    except ZoneFileError as error:
+        print(f"firelane: invalid zone file {error.source}:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SourceError as error:
+        print(f"firelane: {error}", file=sys.stderr)
+        return EXIT_SOURCE
+    except DetectorError as error:
+        print(f"firelane: {error}", file=sys.stderr)
+        return EXIT_MODEL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Run one source through one camera's pipeline to the end, with progress and a report."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from detector.backends import Detector
+from detector.sources import FrameSource, StreamGap
+from service.pipeline import CameraPipeline, ViolationRecord
+from service.settings import Settings
+from service.store import DatabaseStore, JsonlStore
+from zones.config import CameraZones
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    frames: int
+    seconds: float
+    violations: list[ViolationRecord]
+    out_dir: Path
+    jsonl: Path
+    database_url: str
+    gaps: list[StreamGap] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def run_camera(
+    source: FrameSource,
+    camera: CameraZones,
+    detector: Detector,
+    settings: Settings,
+    out_dir: Path,
+    database_url: str | None = None,
+    progress: bool = True,
+) -> RunReport:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    database_url = database_url or settings.database_url_for(out_dir)
+    jsonl = out_dir / "violations.jsonl"
+    database = DatabaseStore(database_url)
+    pipeline = CameraPipeline(
+        camera=camera,
+        detector=detector,
+        evidence_root=out_dir / "evidence",
+        stores=[database, JsonlStore(jsonl)],
+        source=source.description,
+        sample_fps=source.sample_fps,
+        clip_pre_s=settings.clip_pre_s,
+        clip_post_s=settings.clip_post_s,
+        font_path=settings.font,
+    )
+    frames, interrupted = 0, False
+    started = time.perf_counter()
+    bar = tqdm(total=source.expected_frames, unit="frame", disable=not progress, mininterval=1.0, dynamic_ncols=True)
+    last_at = None
+    try:
+        for frame in source.frames():
+            if last_at is not None and frame.captured_at < last_at:
+                log.warning("frame %d: capture time %s is earlier than the previous frame; skipped",
+                            frame.index, frame.captured_at.isoformat())
+                continue
+            last_at = frame.captured_at
+            pipeline.process(frame)
+            frames += 1
+            bar.update(1)
+            bar.set_postfix(violations=len(pipeline.violations), refresh=False)
+    except KeyboardInterrupt:
+        interrupted = True
+        log.warning("interrupted: settling the evidence of open violations")
+    finally:
+        bar.close()
+        pipeline.finish()
+        database.close()
+    return RunReport(
+        frames=frames,
+        seconds=time.perf_counter() - started,
+        violations=pipeline.violations,
+        out_dir=out_dir,
+        jsonl=jsonl,
+        database_url=database_url,
+        gaps=list(source.gaps),
+        interrupted=interrupted,
+    )

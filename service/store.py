@@ -1,0 +1,57 @@
+"""Where settled violations go: the database (live view, updated as they grow) and violations.jsonl."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from service.db.session import make_engine, session_factory, upgrade
+from service.db.violations import replace_evidence, upsert_violation
+from service.pipeline import ViolationRecord
+
+
+class DatabaseStore:
+    """Writes each violation when it starts and updates it as evidence is added and when it ends."""
+
+    def __init__(self, url: str):
+        self.engine = make_engine(url)
+        upgrade(self.engine)
+        self.sessions = session_factory(self.engine)
+
+    def save(self, record: ViolationRecord, final: bool) -> None:
+        files = [
+            {"name": f.name, "role": f.role, "media_type": f.media_type, "sha256": f.sha256, "bytes": f.bytes,
+             "captured_at": f.captured_at}
+            for f in record.evidence.files.values()
+        ]
+        with self.sessions.begin() as session:
+            upsert_violation(session, record.db_fields())
+            replace_evidence(session, record.id, files)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class JsonlStore:
+    """One JSON object per violation, written once it is settled (ended, or still going when the run stopped)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("", encoding="utf-8")  # a run's file describes that run
+
+    def save(self, record: ViolationRecord, final: bool) -> None:
+        if not final:
+            return
+        evidence = record.evidence
+        line = {
+            **record.facts(),
+            "evidence": {
+                "dir": str(evidence.folder),
+                "manifest": str(evidence.folder / "manifest.json"),
+                "manifest_sha256": evidence.manifest_sha256,
+                "files": [f.to_json() for f in sorted(evidence.files.values(), key=lambda f: f.name)],
+            },
+        }
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
