@@ -189,7 +189,7 @@ class VideoFileSource:
                 elif not capture.grab():
                     break
                 position += 1
-            if self.frame_count and position < self.frame_count - 1:
+            if self.frame_count and position < 0.98 * self.frame_count - 1:  # counts in headers are estimates
                 log.warning("%s: decoding stopped at frame %d of %d (truncated?)", self.path, position, self.frame_count)
         finally:
             capture.release()

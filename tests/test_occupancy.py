@@ -204,3 +204,10 @@ def test_time_must_be_aware_and_monotonic():
     engine.update(T0, dets())
     with pytest.raises(ValueError, match="backwards"):
         engine.update(T0 - timedelta(seconds=1), dets())
+
+
+def test_cars_streaming_past_one_spot_do_not_add_up_to_a_parked_one():
+    """Untracked detections of different cars that happen to pass the same spot now and then."""
+    engine = OccupancyEngine(camera(grace_s=5, leave_s=5))
+    frames = [(s / 5, dets((PARKED, -1)) if s % 3 == 0 else dets()) for s in range(0, 100)]
+    assert kinds(run(engine, frames), "violation_started") == []

@@ -9,7 +9,8 @@ Rules (per zone):
   class is one the zone watches;
 - it is at rest while its footprint stays within ``max_drift`` of where it came to rest; moving resets its dwell,
   so traffic driving through never accumulates time;
-- a violation starts once it has rested ``grace_s`` seconds (seen at rest at least ``min_sightings`` times);
+- a violation starts once it has rested ``grace_s`` seconds, seen at rest at least ``min_sightings`` times and
+  in at least ``min_presence`` of the frames since (so cars streaming past one spot do not add up to one);
 - an occupant missing from a frame is kept for ``leave_s`` (occlusion, missed detection); a detection at the
   same resting place takes it over even under a new tracker ID;
 - it ends when the occupant has been missing for ``leave_s``; ``ended_at`` is the last time it was seen.
@@ -37,6 +38,7 @@ class MotionRules:
     max_drift: float = 0.2  # footprint movement, in box diagonals, that counts as moving
     rematch_iou: float = 0.5  # overlap with the resting box that lets a new track take over an occupant
     min_sightings: int = 2  # sightings at rest before anything counts as stationary
+    min_presence: float = 0.6  # share of frames since coming to rest in which it was seen
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class Occupant:
     still_since: datetime
     last_seen: datetime
     sightings_at_rest: int
+    misses_at_rest: int = 0
     tracker_ids: frozenset[int] = field(default_factory=frozenset)
     violation_at: datetime | None = None
 
@@ -61,6 +64,12 @@ class Occupant:
     def dwell_s(self) -> float:
         """Seconds at rest so far."""
         return (self.last_seen - self.still_since).total_seconds()
+
+    @property
+    def presence(self) -> float:
+        """Share of frames since coming to rest in which it was seen: a parked car is seen in nearly all of
+        them, while a stream of different cars passing one spot is matched there only now and then."""
+        return self.sightings_at_rest / (self.sightings_at_rest + self.misses_at_rest)
 
     @property
     def in_violation(self) -> bool:
@@ -157,8 +166,11 @@ class OccupancyEngine:
                 occupants[occ.key] = occ
                 events.append(OccupancyEvent("entered", at, occ))
         for key in [k for k in occupants if k not in matches and occupants[k].last_seen < at]:
-            if (at - occupants[key].last_seen).total_seconds() >= zone.leave_s:
+            occ = occupants[key]
+            if (at - occ.last_seen).total_seconds() >= zone.leave_s:
                 events.append(self._end(occupants.pop(key)))
+            else:
+                occupants[key] = replace(occ, misses_at_rest=occ.misses_at_rest + 1)
         return events
 
     def _match(self, occupants: dict[int, Occupant], candidates: list[_Candidate]) -> dict[int, _Candidate]:
@@ -195,12 +207,13 @@ class OccupancyEngine:
         if relative_drift(occ.rest_box, cand.box) > self.rules.max_drift:
             if occ.in_violation:  # a violator shuffling forward stays a violator
                 return replace(occ, rest_box=cand.box, **common), events
-            occ = replace(occ, rest_box=cand.box, still_since=at, sightings_at_rest=1, **common)
+            occ = replace(occ, rest_box=cand.box, still_since=at, sightings_at_rest=1, misses_at_rest=0, **common)
             return occ, [OccupancyEvent("moved", at, occ)]
         occ = replace(occ, sightings_at_rest=occ.sightings_at_rest + 1, **common)
         if (
             not occ.in_violation
             and occ.sightings_at_rest >= self.rules.min_sightings
+            and occ.presence >= self.rules.min_presence
             and occ.dwell_s >= zone.grace_s
         ):
             occ = replace(occ, violation_at=at)

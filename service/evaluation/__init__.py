@@ -1,0 +1,1 @@
+"""Accuracy evaluation against annotated footage."""
