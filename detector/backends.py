@@ -57,9 +57,10 @@ class YoloDetector:
         self.class_map = class_map or ClassMap()
         try:
             self.model = YOLO(str(self.weights), task="detect")
+            names = self.model.names  # exported formats load lazily, here
         except Exception as error:  # ultralytics raises many kinds for a bad file
             raise DetectorError(f"{self.weights}: cannot load as a YOLO model: {error}") from error
-        self.class_names = [self.model.names[i] for i in sorted(self.model.names)]
+        self.class_names = [names[i] for i in sorted(names)]
         self.class_map.check_model_classes(self.class_names)
         self.name = f"yolo:{self.weights.name}"
 

@@ -237,6 +237,7 @@ class StreamSource:
     def frames(self) -> Iterator[Frame]:
         index, failures, next_yield = 0, 0, 0.0
         gap_start: datetime | None = None
+        gap_reason = ""
         while True:
             capture = self.opener(self.url)
             reason = "could not open stream"
@@ -247,7 +248,7 @@ class StreamSource:
                         reason = "stream stopped delivering frames"
                         break
                     if gap_start is not None:
-                        self._close_gap(gap_start, self._now(), reason)
+                        self._close_gap(gap_start, self._now(), gap_reason)
                         gap_start = None
                     failures = 0
                     now = self.clock()
@@ -257,11 +258,11 @@ class StreamSource:
                         index += 1
             capture.release()
             if gap_start is None:
-                gap_start = self._now()
+                gap_start, gap_reason = self._now(), reason
                 log.warning("%s: %s; reconnecting", self.description, reason)
             failures += 1
             if self.max_reconnects is not None and failures > self.max_reconnects:
-                self._close_gap(gap_start, None, f"{reason}; gave up after {self.max_reconnects} reconnects")
+                self._close_gap(gap_start, None, f"{gap_reason}; gave up after {self.max_reconnects} reconnects")
                 return
             self.sleep(min(self.backoff_s[0] * 2 ** (failures - 1), self.backoff_s[1]))
 
