@@ -46,7 +46,8 @@ def _detector(args: argparse.Namespace, settings: Settings, imgsz: int):
 
 
 def _print_report(report: RunReport) -> None:
-    print(f"{report.frames} frames in {report.seconds:.1f} s ({report.fps:.1f} frames/s)")
+    print(f"{report.frames} frames in {report.seconds:.1f} s ({report.fps:.1f} frames/s), "
+          f"detector ran on {report.detector_calls}")
     for gap in report.gaps:
         end = gap.ended_at.isoformat() if gap.ended_at else "end of run"
         print(f"stream gap: {gap.started_at.isoformat()} → {end}: {gap.reason}")
@@ -73,7 +74,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     detector = _detector(args, settings, imgsz)
     log.info("%s → %s, zones %s", source.description, detector.name, ", ".join(z.id for z in camera.zones))
     out_dir = Path(args.out) if args.out else settings.out_dir
-    report = run_camera(source, camera, detector, settings, out_dir, args.db, progress=not args.quiet)
+    report = run_camera(source, camera, detector, settings, out_dir, args.db, progress=not args.quiet,
+                        gate_max_skip_s=None if args.no_gate else 5.0)
     _print_report(report)
     return 130 if report.interrupted else 0
 
@@ -172,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder (default firelane-out)")
     run.add_argument("--db", help="SQLAlchemy database URL (default: SQLite in the output folder)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--no-gate", action="store_true", help="run the detector on every frame, even in still scenes")
     run.set_defaults(handler=cmd_run)
 
     detect = commands.add_parser("detect", help="detect objects in one image and say which zones they occupy")

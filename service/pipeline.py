@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -21,9 +22,11 @@ import numpy as np
 
 from detector.backends import Detector
 from detector.detections import Detections
+from detector.gate import MotionGate
 from detector.sources import Frame
 from detector.tracking import ObjectTracker
 from service.evidence import EvidenceSet
+from service.timing import StageTimes
 from zones.config import CameraZones, Zone
 from zones.occupancy import MotionRules, OccupancyEngine, OccupancyEvent, Occupant
 
@@ -125,7 +128,9 @@ class CameraPipeline:
     clip_post_s: float = 8.0
     font_path: Path | None = None
     rules: MotionRules = field(default_factory=MotionRules)
+    gate_max_skip_s: float | None = 5.0  # None: run the detector on every frame
     violations: list[ViolationRecord] = field(default_factory=list)
+    times: StageTimes = field(default_factory=StageTimes)
 
     def __post_init__(self) -> None:
         keep_lost_s = max(z.leave_s for z in self.camera.zones)
@@ -136,6 +141,8 @@ class CameraPipeline:
         ring = math.ceil(self.clip_pre_s * self.sample_fps) + 1 if self.sample_fps else 0
         self._ring: deque[np.ndarray] = deque(maxlen=ring)
         self._clips: list[_PendingClip] = []
+        self.gate: MotionGate | None = None
+        self._last_detections = (Detections.empty(), Detections.empty())
 
     def process(self, frame: Frame) -> FrameResult:
         if self.engine is None:
@@ -147,9 +154,27 @@ class CameraPipeline:
                 )
                 self.camera = self.camera.scaled_to(width, height)
             self.engine = OccupancyEngine(self.camera, self.rules)
-        detections = self.detector.detect(frame.image, imgsz=self.camera.imgsz)
-        tracked = self.tracker.update(detections.of_categories())
-        events = self.engine.update(frame.captured_at, tracked)
+            if self.gate_max_skip_s is not None and self.sample_fps:
+                polygons = [z.polygon for z in self.camera.zones]
+                self.gate = MotionGate(polygons, self.camera.frame_size, max_skip_s=self.gate_max_skip_s)
+        with self.times.measure("gate"):
+            run_detector = self.gate is None or self.gate.needs_detection(frame.image, frame.captured_at)
+        if run_detector:
+            with self.times.measure("detect"):
+                detections = self.detector.detect(frame.image, imgsz=self.camera.imgsz)
+            with self.times.measure("track"):
+                tracked = self.tracker.update(detections.of_categories())
+            self._last_detections = (detections, tracked)
+        else:  # nothing moved around the zones: what was there is still there
+            detections, tracked = self._last_detections
+        with self.times.measure("zones"):
+            events = self.engine.update(frame.captured_at, tracked)
+        with self.times.measure("evidence"):
+            self._after_occupancy(frame, events)
+        return FrameResult(frame, detections, events)
+
+    def _after_occupancy(self, frame: Frame, events: list[OccupancyEvent]) -> None:
+        assert self.engine is not None
         small = self._clip_frame(frame.image) if self.sample_fps else None
         if small is not None:
             self._extend_clips(small, frame.captured_at)
@@ -162,7 +187,6 @@ class CameraPipeline:
                 record.latest_frame = frame
         if small is not None:
             self._ring.append(small)
-        return FrameResult(frame, detections, events)
 
     def finish(self) -> None:
         """The source ended: settle evidence of violations still going on (their ``ended_at`` stays null)."""
@@ -239,5 +263,7 @@ class CameraPipeline:
 
     def _save(self, record: ViolationRecord, final: bool) -> None:
         record.evidence.write_manifest({**record.facts(), "final": final})
+        start = time.perf_counter()
         for store in self.stores:
             store.save(record, final)
+        self.times.add("database", time.perf_counter() - start)

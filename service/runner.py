@@ -14,6 +14,7 @@ from detector.sources import FrameSource, StreamGap
 from service.pipeline import CameraPipeline, ViolationRecord
 from service.settings import Settings
 from service.store import DatabaseStore, JsonlStore
+from service.timing import StageTimes
 from zones.config import CameraZones
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ class RunReport:
     database_url: str
     gaps: list[StreamGap] = field(default_factory=list)
     interrupted: bool = False
+    times: StageTimes = field(default_factory=StageTimes)
+    detector_calls: int = 0
 
     @property
     def fps(self) -> float:
@@ -43,6 +46,7 @@ def run_camera(
     out_dir: Path,
     database_url: str | None = None,
     progress: bool = True,
+    gate_max_skip_s: float | None = 5.0,
 ) -> RunReport:
     out_dir.mkdir(parents=True, exist_ok=True)
     database_url = database_url or settings.database_url_for(out_dir)
@@ -58,13 +62,20 @@ def run_camera(
         clip_pre_s=settings.clip_pre_s,
         clip_post_s=settings.clip_post_s,
         font_path=settings.font,
+        gate_max_skip_s=gate_max_skip_s,
     )
     frames, interrupted = 0, False
     started = time.perf_counter()
     bar = tqdm(total=source.expected_frames, unit="frame", disable=not progress, mininterval=1.0, dynamic_ncols=True)
     last_at = None
+    frames_iter = iter(source.frames())
     try:
-        for frame in source.frames():
+        while True:
+            waited = time.perf_counter()
+            frame = next(frames_iter, None)
+            pipeline.times.add("decode", time.perf_counter() - waited)
+            if frame is None:
+                break
             if last_at is not None and frame.captured_at < last_at:
                 log.warning("frame %d: capture time %s is earlier than the previous frame; skipped",
                             frame.index, frame.captured_at.isoformat())
@@ -90,4 +101,6 @@ def run_camera(
         database_url=database_url,
         gaps=list(source.gaps),
         interrupted=interrupted,
+        times=pipeline.times,
+        detector_calls=pipeline.times.calls.get("detect", 0),
     )

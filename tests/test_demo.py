@@ -88,3 +88,22 @@ def test_sample_with_yolo_gives_the_ground_truth_violation_and_its_evidence(yolo
         assert names == set(files)
         assert row.manifest_sha256 == record.evidence.manifest_sha256
     engine.dispose()
+
+
+@pytest.mark.model
+def test_static_scene_gating_finds_the_same_violation_with_fewer_detector_calls(yolo, tmp_path):
+    camera = load_zones(SAMPLES / "fire-lane-demo.zones.json")
+    start = datetime.fromisoformat(TRUTH["start"])
+    reports = {}
+    for gate in (None, 5.0):
+        source = open_source(str(SAMPLES / TRUTH["source"]), fps=2, tz=camera.timezone, start=start)
+        reports[gate] = run_camera(source, camera, yolo, Settings(), tmp_path / str(gate), progress=False,
+                                   gate_max_skip_s=gate)
+    (plain,), (gated,) = reports[None].violations, reports[5.0].violations
+    assert abs((gated.started_at - plain.started_at).total_seconds()) <= 0.5
+    assert abs((gated.violation_at - plain.violation_at).total_seconds()) <= 0.5
+    assert abs((gated.ended_at - plain.ended_at).total_seconds()) <= 0.5
+    assert reports[None].detector_calls == reports[None].frames
+    reduction = 1 - reports[5.0].detector_calls / reports[None].detector_calls
+    print(f"gating: {reports[None].detector_calls} → {reports[5.0].detector_calls} detector calls ({reduction:.0%} fewer)")
+    assert reduction >= 0.3
