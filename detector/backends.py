@@ -125,7 +125,7 @@ class SsdDetector:
         self.conf = conf
         self.class_map = class_map or ClassMap()
         self.class_names = list(COCO_NAMES)
-        self.name = "ssd-coco"
+        self.name = "ssd-coco (300x300)"
 
     def detect(self, image: np.ndarray, imgsz: int | None = None) -> Detections:
         height, width = image.shape[:2]

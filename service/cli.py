@@ -156,6 +156,95 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if intact and len(report.violations) == expected else 1
 
 
+def _ratio(value: float | None) -> str:
+    return "  n/a" if value is None else f"{value:5.2f}"
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from service.evaluation.evaluate import evaluate_pklot, evaluate_video, read_events_file
+
+    if args.kind == "pklot":
+        sequences = []
+        for folder in map(Path, args.paths):
+            found = sorted(p for p in folder.glob("sequence*") if p.is_dir()) or [folder]
+            sequences += [p for p in found if (p / "bounding_boxes").is_dir()]
+        if not sequences:
+            raise SourceError(f"no PKLot sequence (frames/ + bounding_boxes/) under {', '.join(args.paths)}")
+        imgsz = args.imgsz or settings.imgsz
+        result = evaluate_pklot(sequences, _detector(args, settings, imgsz), grace_s=args.grace_s, imgsz=imgsz)
+        if args.json:
+            print(json.dumps(result, ensure_ascii=False, indent=2))
+            return 0
+        occ, ev = result["occupancy"], result["events"]
+        print(f"PKLot {len(sequences)} sequence(s), detector {result['detector']} at imgsz {imgsz}, "
+              f"grace {args.grace_s:.0f} s")
+        print("                      P     R    F1    tp   fp   fn")
+        print(f"space occupancy   {_ratio(occ['precision'])} {_ratio(occ['recall'])} {_ratio(occ['f1'])} "
+              f"{occ['tp']:5d}{occ['fp']:5d}{occ['fn']:5d}")
+        print(f"violation events  {_ratio(ev['precision'])} {_ratio(ev['recall'])} {_ratio(ev['f1'])} "
+              f"{ev['tp']:5d}{ev['fp']:5d}{ev['fn']:5d}")
+        return 0
+
+    if len(args.paths) != 1 or not args.zones:
+        raise SystemExit("firelane: eval video takes one VIDEO and --zones FILE")
+    camera = load_zones(args.zones)
+    imgsz = args.imgsz or camera.imgsz or settings.imgsz
+    camera = replace(camera, imgsz=imgsz)
+    start = _parse_time(args.start, camera) if args.start else datetime(2000, 1, 1, tzinfo=camera.timezone)
+    source = open_source(args.paths[0], fps=args.fps or settings.fps, tz=camera.timezone, start=start)
+    truth = read_events_file(Path(args.events), start) if args.events else []
+    result = evaluate_video(source, camera, _detector(args, settings, imgsz), truth,
+                            gate_max_skip_s=None if args.no_gate else 5.0)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    ev = result["events"]
+    print(f"{result['source']}: {result['frames']} frames ({result['hours'] * 60:.1f} min), detector "
+          f"{result['detector']} at imgsz {imgsz}, ran on {result['detector_calls']} frames")
+    print(f"true events {result['true_events']}, predicted {ev['tp'] + ev['fp']}: "
+          f"P {_ratio(ev['precision'])}  R {_ratio(ev['recall'])}  (tp {ev['tp']} fp {ev['fp']} fn {ev['fn']})")
+    for name in ("start_error", "end_error"):
+        if ev[name]:
+            print(f"{name.replace('_', ' ')}: mean |e| {ev[name]['mean_abs_s']} s, median {ev[name]['median_s']} s")
+    print(f"false violations per hour: {result['false_violations_per_hour']}; "
+          f"vehicles seen entering zones: {result['vehicles_seen_in_zones']}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from service.bench import STAGES, bench
+
+    camera = load_zones(args.zones)
+    imgsz = args.imgsz or camera.imgsz or settings.imgsz
+    camera = replace(camera, imgsz=imgsz)
+    start = _parse_time(args.start, camera) if args.start else datetime(2000, 1, 1, tzinfo=camera.timezone)
+    fps = args.fps or settings.fps
+
+    def make_source():
+        return open_source(args.source, fps=fps, tz=camera.timezone, start=start)
+
+    make_source()  # fail early on a bad source, before loading a model
+    result = bench(make_source, camera, _detector(args, settings, imgsz), settings, extra_cameras=args.cameras)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    e2e, gated = result["end_to_end"], result["end_to_end_gated"]
+    print(f"{result['source']}: {result['frames']} frames, detector {result['detector']} at imgsz {imgsz}")
+    print(f"machine: {result['machine']}")
+    print(f"raw detector        {result['raw_detector']['fps']:7.2f} frames/s  ({result['raw_detector']['ms_per_frame']} ms)")
+    print(f"end to end          {e2e['fps']:7.2f} frames/s  ratio {result['ratio_end_to_end_to_raw']:.2f}")
+    print(f"end to end, gated   {gated['fps']:7.2f} frames/s  ratio {result['ratio_gated_to_raw']:.2f}  "
+          f"(detector on {gated['detector_calls']} of {gated['frames']} frames)")
+    print("ms per frame by stage (every frame / gated):")
+    for stage in STAGES:
+        print(f"  {stage:<9} {e2e['ms_per_frame_by_stage'][stage]:8.2f} {gated['ms_per_frame_by_stage'][stage]:8.2f}")
+    print(f"cameras at 1 fps on this machine: {result['cameras_at_1fps']['every_frame']} "
+          f"(every frame), {result['cameras_at_1fps']['gated']} (gated, depends on how still the scene is)")
+    print(f"peak RSS {result['peak_rss_mb']} MiB; each extra camera sharing the model: "
+          f"{result['rss_mb_per_extra_camera']} MiB")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="firelane", description="Fire-lane occupancy monitoring.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -191,6 +280,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--db", help="database URL (default: SQLite in the output folder)")
     demo.add_argument("-q", "--quiet", action="store_true")
     demo.set_defaults(handler=cmd_demo)
+
+    evaluate = commands.add_parser("eval", help="score accuracy on annotated footage")
+    evaluate.add_argument("kind", choices=["pklot", "video"])
+    evaluate.add_argument("paths", nargs="+", help="pklot: dataset or sequence folders; video: one video")
+    detector_options(evaluate)
+    evaluate.add_argument("--grace-s", type=float, default=300.0, help="pklot: grace time of violation events")
+    evaluate.add_argument("--zones", help="video: zone file")
+    evaluate.add_argument("--events", help="video: true occupations [{zone_id, start, end}] (ISO or seconds)")
+    evaluate.add_argument("--start", help="video: capture time of the first frame")
+    evaluate.add_argument("--fps", type=float)
+    evaluate.add_argument("--no-gate", action="store_true")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(handler=cmd_eval)
+
+    benchmark = commands.add_parser("bench", help="measure detector and end-to-end throughput on a source")
+    benchmark.add_argument("source")
+    benchmark.add_argument("--zones", required=True)
+    detector_options(benchmark)
+    benchmark.add_argument("--fps", type=float)
+    benchmark.add_argument("--start", help="capture time of the first frame")
+    benchmark.add_argument("--cameras", type=int, default=3, help="extra cameras sharing the model, for memory")
+    benchmark.add_argument("--json", action="store_true")
+    benchmark.set_defaults(handler=cmd_bench)
     return parser
 
 

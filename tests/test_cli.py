@@ -49,7 +49,7 @@ def test_detect_json_lists_objects_and_zone_flags(tmp_path, capsys):
     assert people and all(o["zones"] == [] for o in people)  # people are not occupants
     flags = {z["id"]: z["occupied"] for z in result["zones"]}
     assert flags == {"lane-a": True, "far": False}
-    assert result["detector"] == "ssd-coco"
+    assert result["detector"].startswith("ssd-coco")
 
 
 def test_single_image_run_records_no_violation(tmp_path, capsys):

@@ -1,0 +1,107 @@
+"""`firelane bench`: how fast the detector alone runs, how fast the whole pipeline runs, and where time goes."""
+
+from __future__ import annotations
+
+import platform
+import resource
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from detector.backends import Detector
+from detector.sources import FrameSource
+from service.pipeline import CameraPipeline
+from service.runner import run_camera
+from service.settings import Settings
+from zones.config import CameraZones
+
+STAGES = ("decode", "gate", "detect", "track", "zones", "evidence", "database")
+
+
+def _rss_mb() -> float:
+    """Resident memory now (Linux /proc), in MiB."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _end_to_end(open_source, camera, detector, settings, gate) -> dict:
+    with tempfile.TemporaryDirectory(prefix="firelane-bench-") as out:
+        report = run_camera(open_source(), camera, detector, settings, Path(out), progress=False,
+                            gate_max_skip_s=gate)
+    times = dict(report.times.seconds)
+    times["evidence"] = times.get("evidence", 0.0) - times.get("database", 0.0)  # database runs inside evidence
+    per_frame_ms = {stage: round(1000 * times.get(stage, 0.0) / max(report.frames, 1), 2) for stage in STAGES}
+    return {
+        "frames": report.frames,
+        "seconds": round(report.seconds, 2),
+        "fps": round(report.fps, 2),
+        "detector_calls": report.detector_calls,
+        "violations": len(report.violations),
+        "ms_per_frame_by_stage": per_frame_ms,
+    }
+
+
+def bench(open_source, camera: CameraZones, detector: Detector, settings: Settings, extra_cameras: int = 3) -> dict:
+    """``open_source`` makes a fresh ``FrameSource`` each call, so every measurement reads the same frames."""
+    source: FrameSource = open_source()
+    started = time.perf_counter()
+    frames = list(source.frames())
+    decode_s = time.perf_counter() - started
+    if not frames:
+        raise ValueError("the source gave no frames")
+
+    detector.detect(frames[0].image, imgsz=camera.imgsz)  # warm-up: first call compiles / allocates
+    started = time.perf_counter()
+    for frame in frames:
+        detector.detect(frame.image, imgsz=camera.imgsz)
+    raw_s = time.perf_counter() - started
+    raw_fps = len(frames) / raw_s
+
+    every_frame = _end_to_end(open_source, camera, detector, settings, None)
+    gated = _end_to_end(open_source, camera, detector, settings, 5.0)
+
+    # Several cameras in one process share the loaded model; what does each extra one cost?
+    rss_before = _rss_mb()
+    with tempfile.TemporaryDirectory(prefix="firelane-bench-") as out:
+        pipelines = [
+            CameraPipeline(camera, detector, Path(out) / str(i), [], "bench", sample_fps=source.sample_fps)
+            for i in range(extra_cameras)
+        ]
+        for frame in frames:
+            for pipeline in pipelines:
+                pipeline.process(frame)
+        rss_after = _rss_mb()
+        for pipeline in pipelines:
+            pipeline.finish()
+    per_camera_mb = (rss_after - rss_before) / extra_cameras if extra_cameras else 0.0
+
+    e2e_ms = 1000 / every_frame["fps"] if every_frame["fps"] else None
+    gated_ms = 1000 / gated["fps"] if gated["fps"] else None
+    return {
+        "source": source.description,
+        "detector": detector.name,
+        "imgsz": camera.imgsz,
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_version()}",
+        "date": datetime.now(timezone.utc).date().isoformat(),
+        "frames": len(frames),
+        "decode_ms_per_frame": round(1000 * decode_s / len(frames), 2),
+        "raw_detector": {"fps": round(raw_fps, 2), "ms_per_frame": round(1000 * raw_s / len(frames), 2)},
+        "end_to_end": every_frame,
+        "end_to_end_gated": gated,
+        "ratio_end_to_end_to_raw": round(every_frame["fps"] / raw_fps, 3),
+        "ratio_gated_to_raw": round(gated["fps"] / raw_fps, 3),
+        "detector_calls_saved_by_gating": round(1 - gated["detector_calls"] / max(every_frame["detector_calls"], 1), 3),
+        "cameras_at_1fps": {"every_frame": int(1000 // e2e_ms) if e2e_ms else None,
+                            "gated": int(1000 // gated_ms) if gated_ms else None},
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "extra_cameras": extra_cameras,
+        "rss_mb_per_extra_camera": round(per_camera_mb, 1),
+    }
