@@ -303,6 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--cameras", type=int, default=3, help="extra cameras sharing the model, for memory")
     benchmark.add_argument("--json", action="store_true")
     benchmark.set_defaults(handler=cmd_bench)
+
+    from service.api.cli import add_commands  # serve, db upgrade
+
+    add_commands(commands)
     return parser
 
 

@@ -142,21 +142,37 @@ class CameraPipeline:
         self._ring: deque[np.ndarray] = deque(maxlen=ring)
         self._clips: list[_PendingClip] = []
         self.gate: MotionGate | None = None
+        self._pending_reconfigure = False
         self._last_detections = (Detections.empty(), Detections.empty())
 
-    def process(self, frame: Frame) -> FrameResult:
+    def _configure(self, width: int, height: int) -> None:
+        """Fit zones to the frames actually received and (re)build the occupancy engine and the gate."""
+        if (width, height) != self.camera.frame_size:
+            log.warning(
+                "%s: frames are %dx%d but zones were drawn on %dx%d; scaling the zones",
+                self.camera.camera_id, width, height, *self.camera.frame_size,
+            )
+            self.camera = self.camera.scaled_to(width, height)
         if self.engine is None:
-            height, width = frame.image.shape[:2]
-            if (width, height) != self.camera.frame_size:
-                log.warning(
-                    "%s: frames are %dx%d but zones were drawn on %dx%d; scaling the zones",
-                    self.camera.camera_id, width, height, *self.camera.frame_size,
-                )
-                self.camera = self.camera.scaled_to(width, height)
             self.engine = OccupancyEngine(self.camera, self.rules)
-            if self.gate_max_skip_s is not None and self.sample_fps:
-                polygons = [z.polygon for z in self.camera.zones]
-                self.gate = MotionGate(polygons, self.camera.frame_size, max_skip_s=self.gate_max_skip_s)
+        else:
+            for event in self.engine.reconfigure(self.camera):
+                self._handle(event, None, None)
+        self.gate = None
+        if self.gate_max_skip_s is not None and self.sample_fps:
+            polygons = [z.polygon for z in self.camera.zones]
+            self.gate = MotionGate(polygons, self.camera.frame_size, max_skip_s=self.gate_max_skip_s)
+
+    def replace_zones(self, camera: CameraZones) -> None:
+        """Zones edited while running: unchanged zones keep their state, changed ones start afresh."""
+        self.camera = camera
+        self._pending_reconfigure = True
+
+    def process(self, frame: Frame) -> FrameResult:
+        height, width = frame.image.shape[:2]
+        if self.engine is None or self._pending_reconfigure:
+            self._pending_reconfigure = False
+            self._configure(width, height)
         with self.times.measure("gate"):
             run_detector = self.gate is None or self.gate.needs_detection(frame.image, frame.captured_at)
         if run_detector:
@@ -198,13 +214,13 @@ class CameraPipeline:
         self._active.clear()
         self._rest_frames.clear()
 
-    def _handle(self, event: OccupancyEvent, frame: Frame, small: np.ndarray | None) -> None:
+    def _handle(self, event: OccupancyEvent, frame: Frame | None, small: np.ndarray | None) -> None:
         occ = event.occupant
-        if event.kind in ("entered", "moved"):
+        if event.kind in ("entered", "moved") and frame is not None:
             self._rest_frames[occ.key] = frame
         elif event.kind == "left":
             self._rest_frames.pop(occ.key, None)
-        elif event.kind == "violation_started":
+        elif event.kind == "violation_started" and frame is not None:
             self._start(occ, frame, small)
         elif event.kind == "violation_ended":
             record = self._active.pop(occ.key)

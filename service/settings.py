@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detector.classes import DEFAULT_OBSTACLES, DEFAULT_VEHICLES, ClassMap
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MIN_SECRET_KEY_LENGTH = 32
+log = logging.getLogger(__name__)
 
 
 class Settings(BaseSettings):
@@ -31,6 +36,26 @@ class Settings(BaseSettings):
     vehicle_classes: list[str] = list(DEFAULT_VEHICLES)
     obstacle_classes: list[str] = list(DEFAULT_OBSTACLES)
 
+    # the web service (firelane serve)
+    secret_key: SecretStr | None = Field(
+        None, description="signs tokens and session cookies; default: kept in <out_dir>/secret_key (created 0600)"
+    )
+    evidence_dir: Path | None = Field(None, description="evidence root; default <out_dir>/evidence, as firelane run")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    admin_username: str = Field("admin", min_length=1, max_length=64, description="first operator, made once")
+    admin_password: SecretStr | None = Field(None, description="default: random, printed once to the log")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger request bodies get 413")
+    token_ttl_s: int = Field(8 * 3600, gt=0, description="lifetime of bearer tokens and session cookies")
+    cookie_secure: bool = Field(False, description="mark the session cookie Secure (set when served over HTTPS)")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"secret_key must be at least {MIN_SECRET_KEY_LENGTH} characters")
+        return value
+
     @property
     def models_dirs(self) -> list[Path]:
         dirs = [PROJECT_ROOT / "models"]
@@ -45,6 +70,48 @@ class Settings(BaseSettings):
 
     def database_url_for(self, out_dir: Path) -> str:
         return self.database_url or f"sqlite:///{(out_dir / 'firelane.db').resolve()}"
+
+    @property
+    def evidence_root(self) -> Path:
+        return (self.evidence_dir or self.out_dir / "evidence").expanduser()
+
+    def resolved_secret_key(self) -> str:
+        """``secret_key``, else the key kept in ``<out_dir>/secret_key`` (made once, owner-only), so
+        sessions and tokens survive restarts."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.out_dir.expanduser() / "secret_key"
+        for _ in range(2):
+            try:
+                key = path.read_text(encoding="utf-8").strip()
+            except FileNotFoundError:
+                pass
+            else:
+                if len(key) < MIN_SECRET_KEY_LENGTH:
+                    raise ValueError(f"{path}: the secret key in it is shorter than {MIN_SECRET_KEY_LENGTH} characters")
+                if path.stat().st_mode & 0o077:
+                    log.warning("%s is readable by other users; chmod 600 it", path)
+                return key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            key = secrets.token_urlsafe(48)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first: use theirs
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(key + "\n")
+            log.info("created a new secret key in %s", path)
+            return key
+        raise RuntimeError(f"{path}: could not read or create the secret key")
+
+    # alert delivery (service.alerts): a channel is on when its URL / host is set
+    webhook_url: str | None = Field(None, description="POST each new violation here (signed, see service.alerts.webhook)")
+    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for X-Firelane-Signature; required with webhook_url")
+    mqtt_host: str | None = Field(None, description="publish violations and zone states to this broker")
+    mqtt_port: int = Field(1883, ge=1, le=65535)
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    outbox_max_attempts: int = Field(12, ge=1, description="failed deliveries after which a message is dead-lettered")
 
 
 @lru_cache

@@ -5,17 +5,31 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sqlalchemy import Engine
+
+from service.db.alerts import enqueue_violation_alert
 from service.db.session import make_engine, session_factory, upgrade
 from service.db.violations import replace_evidence, upsert_violation
 from service.pipeline import ViolationRecord
 
 
 class DatabaseStore:
-    """Writes each violation when it starts and updates it as evidence is added and when it ends."""
+    """Writes each violation when it starts and updates it as evidence is added and when it ends.
 
-    def __init__(self, url: str):
-        self.engine = make_engine(url)
-        upgrade(self.engine)
+    The first write of a violation of a registered camera also creates its alert and outbox messages in the
+    same transaction, so an alert exists exactly when its violation does, whatever crashes afterwards.
+    """
+
+    def __init__(self, url: str | None = None, engine: Engine | None = None):
+        if engine is None:
+            if url is None:
+                raise ValueError("DatabaseStore needs a URL or an engine")
+            engine = make_engine(url)
+            upgrade(engine)
+            self._owns_engine = True
+        else:
+            self._owns_engine = False
+        self.engine = engine
         self.sessions = session_factory(self.engine)
 
     def save(self, record: ViolationRecord, final: bool) -> None:
@@ -25,11 +39,13 @@ class DatabaseStore:
             for f in record.evidence.files.values()
         ]
         with self.sessions.begin() as session:
-            upsert_violation(session, record.db_fields())
+            violation = upsert_violation(session, record.db_fields())
             replace_evidence(session, record.id, files)
+            enqueue_violation_alert(session, violation)  # idempotent: only the first save adds rows
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._owns_engine:
+            self.engine.dispose()
 
 
 class JsonlStore:

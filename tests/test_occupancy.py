@@ -211,3 +211,38 @@ def test_cars_streaming_past_one_spot_do_not_add_up_to_a_parked_one():
     engine = OccupancyEngine(camera(grace_s=5, leave_s=5))
     frames = [(s / 5, dets((PARKED, -1)) if s % 3 == 0 else dets()) for s in range(0, 100)]
     assert kinds(run(engine, frames), "violation_started") == []
+
+
+def test_reconfigure_keeps_unchanged_zones_and_ends_changed_ones():
+    two = parse_zones(
+        {
+            "camera_id": "cam-1",
+            "frame_size": [1000, 600],
+            "zones": [
+                {"id": "lane-a", "polygon": LANE, "grace_s": 10},
+                {"id": "lane-b", "polygon": LANE, "grace_s": 10},
+            ],
+        }
+    )
+    engine = OccupancyEngine(two)
+    run(engine, [(s, dets((PARKED, 1))) for s in range(0, 20)])
+    assert {o.zone_id for o in engine.occupants() if o.in_violation} == {"lane-a", "lane-b"}
+
+    edited = parse_zones(
+        {
+            "camera_id": "cam-1",
+            "frame_size": [1000, 600],
+            "zones": [
+                {"id": "lane-a", "polygon": LANE, "grace_s": 10},  # unchanged
+                {"id": "lane-b", "polygon": LANE, "grace_s": 30},  # grace changed
+                {"id": "lane-c", "polygon": LANE, "grace_s": 5},  # new
+            ],
+        }
+    )
+    ended = engine.reconfigure(edited)
+    assert [(e.kind, e.occupant.zone_id, e.at) for e in ended] == [("violation_ended", "lane-b", T0 + timedelta(seconds=19))]
+    (kept,) = engine.occupants("lane-a")
+    assert kept.in_violation and kept.still_since == T0
+    events = run(engine, [(s, dets((PARKED, 1))) for s in range(20, 60)])
+    started = {e.occupant.zone_id: e.at for e in kinds(events, "violation_started")}
+    assert started == {"lane-b": T0 + timedelta(seconds=50), "lane-c": T0 + timedelta(seconds=25)}

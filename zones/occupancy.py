@@ -103,6 +103,25 @@ class OccupancyEngine:
         self._keys = itertools.count(1)
         self._last_at: datetime | None = None
 
+    def reconfigure(self, camera: CameraZones) -> list[OccupancyEvent]:
+        """Take new zones (an operator edited them) without a restart.
+
+        Zones whose settings did not change keep their occupants and running violations; occupants of zones
+        that changed or were removed end now (at their last sighting), and changed zones start afresh.
+        """
+        old = {zone.id: zone for zone in self.camera.zones}
+        events: list[OccupancyEvent] = []
+        kept: dict[str, dict[int, Occupant]] = {}
+        for zone in camera.zones:
+            if old.get(zone.id) == zone:
+                kept[zone.id] = self._occupants[zone.id]
+        for zone_id, occupants in self._occupants.items():
+            if zone_id not in kept:
+                events += [self._end(occ) for occ in occupants.values()]
+        self.camera = camera
+        self._occupants = {zone.id: kept.get(zone.id, {}) for zone in camera.zones}
+        return events
+
     def occupants(self, zone_id: str | None = None) -> list[Occupant]:
         zones = [zone_id] if zone_id else list(self._occupants)
         return [occ for z in zones for occ in self._occupants[z].values()]

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    CheckConstraint,
     DateTime,
     Dialect,
     Float,
@@ -16,10 +18,12 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
     func,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
@@ -99,6 +103,9 @@ class Violation(Base):
     source: Mapped[str] = mapped_column(String(1024))
     created_at: Mapped[datetime] = mapped_column(server_default=text("CURRENT_TIMESTAMP"))
     updated_at: Mapped[datetime] = mapped_column(server_default=text("CURRENT_TIMESTAMP"), onupdate=func.now())
+    # Police review (migration 0002): NULL is pending, as are rows written before reviews existed.
+    review_status: Mapped[str | None] = mapped_column(String(16))
+    plate_text: Mapped[str | None] = mapped_column(String(32))
 
     evidence: Mapped[list[EvidenceFile]] = relationship(
         back_populates="violation",
@@ -151,4 +158,209 @@ class EvidenceFile(Base):
         return f"EvidenceFile(violation_id={self.violation_id!r}, name={self.name!r}, role={self.role!r})"
 
 
-__all__ = ["Base", "EvidenceFile", "NAMING_CONVENTION", "UtcDateTime", "Violation", "require_aware"]
+
+# --- The service (migration 0002): sites, cameras, versioned zones, users, reviews, alerts, outbox, audit ---
+
+ROLES = ("operator", "property", "police")
+REVIEW_DECISIONS = ("confirmed", "rejected")
+REVIEW_STATUSES = ("pending", *REVIEW_DECISIONS)
+ALERT_STATUSES = ("open", "acknowledged", "cleared")
+OUTBOX_CHANNELS = ("webhook", "mqtt")
+
+
+def _now_default() -> Any:
+    return text("CURRENT_TIMESTAMP")
+
+
+class Site(Base):
+    """A compound (小区 / 园区) with its own property staff."""
+
+    __tablename__ = "sites"
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)  # slug, used in MQTT topics
+    name: Mapped[str] = mapped_column(String(256))
+    address: Mapped[str] = mapped_column(String(512), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(server_default=_now_default())
+
+    def __repr__(self) -> str:
+        return f"Site(id={self.id!r}, code={self.code!r})"
+
+
+class Camera(Base):
+    """A registered camera; ``id`` is the ``camera_id`` of its zone file and of its violations."""
+
+    __tablename__ = "cameras"
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    source_url: Mapped[str] = mapped_column(String(2048))  # may hold credentials: operators only
+    fps: Mapped[float] = mapped_column(Float, default=2.0, server_default=text("2"))
+    imgsz: Mapped[int | None] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai", server_default="Asia/Shanghai")
+    frame_width: Mapped[int | None] = mapped_column(Integer)
+    frame_height: Mapped[int | None] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(server_default=_now_default())
+    updated_at: Mapped[datetime] = mapped_column(server_default=_now_default(), onupdate=func.now())
+
+    site: Mapped[Site] = relationship()
+
+    def __repr__(self) -> str:
+        return f"Camera(id={self.id!r}, site_id={self.site_id!r})"
+
+
+class ZoneVersion(Base):
+    """One saved zone file of a camera; edits add versions, the highest is current."""
+
+    __tablename__ = "zone_versions"
+    __table_args__ = (UniqueConstraint("camera_id", "version"),)
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(Json)  # the whole zone file, as parse_zones accepts it
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(server_default=_now_default())
+
+
+class User(Base):
+    """Someone who logs in: an operator, property staff of one site, or traffic police."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('operator', 'property', 'police')", name="role"),
+        CheckConstraint(
+            "(role = 'property' AND site_id IS NOT NULL) OR (role <> 'property' AND site_id IS NULL)",
+            name="site_for_property",
+        ),
+    )
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(server_default=_now_default())
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, username={self.username!r}, role={self.role!r})"
+
+
+class Review(Base):
+    """A police decision on a violation; one per violation (a decided violation is not decided again)."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        CheckConstraint("decision IN ('confirmed', 'rejected')", name="decision"),
+        CheckConstraint(
+            "(decision = 'confirmed' AND plate_text IS NOT NULL) OR (decision = 'rejected' AND reason IS NOT NULL)",
+            name="decision_grounds",
+        ),
+    )
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    violation_id: Mapped[str] = mapped_column(ForeignKey("violations.id", ondelete="CASCADE"), unique=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    decision: Mapped[str] = mapped_column(String(16))
+    plate_text: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=_now_default())
+
+
+class Alert(Base):
+    """What property staff act on: one per violation of a registered camera."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'acknowledged', 'cleared')", name="status"),
+        Index("ix_alerts_site_status", "site_id", "status"),
+    )
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    violation_id: Mapped[str] = mapped_column(ForeignKey("violations.id", ondelete="CASCADE"), unique=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    camera_id: Mapped[str] = mapped_column(String(128))
+    zone_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(server_default=_now_default())
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    cleared_at: Mapped[datetime | None]
+    cleared_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    @validates("acknowledged_at", "cleared_at")
+    def _aware(self, key: str, value: datetime | None) -> datetime | None:
+        return None if value is None else require_aware(value, f"Alert.{key}")
+
+
+class OutboxMessage(Base):
+    """A message to deliver (webhook POST or MQTT publish), written in the same transaction as its cause."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "idempotency_key"),
+        CheckConstraint("channel IN ('webhook', 'mqtt')", name="channel"),
+        Index("ix_outbox_due", "delivered_at", "next_attempt_at"),
+    )
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=_now_default())
+    channel: Mapped[str] = mapped_column(String(16))
+    topic: Mapped[str] = mapped_column(String(512))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    @validates("next_attempt_at", "delivered_at")
+    def _aware(self, key: str, value: datetime | None) -> datetime | None:
+        return None if value is None else require_aware(value, f"OutboxMessage.{key}")
+
+
+class AuditEntry(Base):
+    """Who changed what, when: every write through the API adds one."""
+
+    __tablename__ = "audit_log"
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(server_default=_now_default(), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)  # camera.create, zone.update, review.confirm...
+    target: Mapped[str] = mapped_column(String(256))  # camera:gate-3, violation:<id>, ...
+    details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+
+
+__all__ = [
+    "ALERT_STATUSES",
+    "OUTBOX_CHANNELS",
+    "REVIEW_DECISIONS",
+    "REVIEW_STATUSES",
+    "ROLES",
+    "Alert",
+    "AuditEntry",
+    "Base",
+    "Camera",
+    "EvidenceFile",
+    "NAMING_CONVENTION",
+    "OutboxMessage",
+    "Review",
+    "Site",
+    "User",
+    "UtcDateTime",
+    "Violation",
+    "ZoneVersion",
+    "require_aware",
+]

@@ -1,0 +1,81 @@
+"""The FastAPI application: ``create_app(settings)`` migrates the database and wires the routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from service.api.bootstrap import ensure_first_operator
+from service.api.limits import BodySizeLimit
+from service.api.routes import alerts, auth, cameras, meta, sites, users, violations
+from service.db.errors import ConflictError, InvalidError, NotFoundError
+from service.db.session import make_engine, session_factory, upgrade
+from service.settings import Settings, get_settings
+from zones.config import ZoneFileError
+
+
+def _version() -> str:
+    try:
+        return version("firelane")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotFoundError)
+    async def not_found(_: Request, error: NotFoundError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status.HTTP_404_NOT_FOUND)
+
+    @app.exception_handler(ConflictError)
+    async def conflict(_: Request, error: ConflictError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(IntegrityError)
+    async def integrity(_: Request, error: IntegrityError) -> JSONResponse:
+        # A race the checks before it could not see (two saves at once): nothing was stored.
+        return JSONResponse({"detail": "conflicts with stored data (changed concurrently?); nothing saved"},
+                            status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(InvalidError)
+    async def invalid(_: Request, error: InvalidError) -> JSONResponse:
+        return JSONResponse({"detail": {"problems": error.problems}}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(ZoneFileError)
+    async def zone_file(_: Request, error: ZoneFileError) -> JSONResponse:
+        return JSONResponse({"detail": {"problems": error.problems}}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service on ``settings``' database (migrated to the newest revision) and evidence folder."""
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url_for(settings.out_dir))
+    upgrade(engine)
+    sessions = session_factory(engine)
+    ensure_first_operator(sessions, settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="firelane",
+        version=_version(),
+        summary="Fire-lane violations for operators, property staff and traffic police.",
+        docs_url="/docs",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessions
+    app.state.secret_key = settings.resolved_secret_key()
+    app.add_middleware(BodySizeLimit, limit=settings.max_upload_bytes)
+    _install_error_handlers(app)
+    for module in (meta, auth, sites, cameras, users, violations, alerts):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,46 @@
+"""Alerts: property staff of the site (and operators) acknowledge them and report the lane cleared."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from service.api.deps import AlertUser, SessionDep, site_scope
+from service.api.schemas import AlertOut, AlertStatus
+from service.db import alerts, audit
+from service.db.models import Alert
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+
+
+@router.get("", response_model=list[AlertOut])
+def list_alerts(
+    session: SessionDep,
+    user: AlertUser,
+    status: AlertStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[Alert]:
+    return alerts.list_alerts(session, only_site_id=site_scope(user), status=status, limit=limit, offset=offset)
+
+
+@router.get("/{alert_id}", response_model=AlertOut)
+def get_alert(alert_id: int, session: SessionDep, user: AlertUser) -> Alert:
+    return alerts.get_alert(session, alert_id, only_site_id=site_scope(user))
+
+
+@router.post("/{alert_id}/ack", response_model=AlertOut)
+def acknowledge(alert_id: int, session: SessionDep, user: AlertUser) -> Alert:
+    alert = alerts.acknowledge(session, alerts.get_alert(session, alert_id, only_site_id=site_scope(user)), user.id)
+    audit.record(session, user.id, "alert.ack", f"alert:{alert.id}", {"violation_id": alert.violation_id})
+    session.commit()
+    return alert
+
+
+@router.post("/{alert_id}/cleared", response_model=AlertOut)
+def cleared(alert_id: int, session: SessionDep, user: AlertUser) -> Alert:
+    alert = alerts.mark_cleared(session, alerts.get_alert(session, alert_id, only_site_id=site_scope(user)), user.id)
+    audit.record(session, user.id, "alert.clear", f"alert:{alert.id}", {"violation_id": alert.violation_id})
+    session.commit()
+    return alert

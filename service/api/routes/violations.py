@@ -1,0 +1,107 @@
+"""Violations, their evidence, and police review."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import FileResponse, StreamingResponse
+
+from service.api.deps import CurrentUser, PoliceUser, ReviewReader, SessionDep, SettingsDep, site_scope
+from service.api.evidence import evidence_file, export_zip, iter_file
+from service.api.present import violation_detail, violation_out
+from service.api.schemas import ReviewIn, ReviewOut, ReviewStatus, ViolationDetail, ViolationOut
+from service.db import audit, reviews
+from service.db.models import Review
+from service.db.violation_search import get_violation, search_violations
+
+router = APIRouter(tags=["violations"])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+@router.get("/api/violations", response_model=list[ViolationOut])
+def list_violations(
+    session: SessionDep,
+    user: CurrentUser,
+    site: Annotated[str | None, Query(description="site code")] = None,
+    camera: str | None = None,
+    status: ReviewStatus | None = None,
+    open_only: bool = False,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[ViolationOut]:
+    """Newest first; property staff see their own site's only."""
+    rows = search_violations(
+        session, only_site_id=site_scope(user), site_code=site, camera_id=camera, status=status,
+        open_only=open_only, limit=limit, offset=offset,
+    )
+    return [violation_out(row, user) for row in rows]
+
+
+@router.get("/api/reviews/queue", response_model=list[ViolationOut], tags=["reviews"])
+def review_queue(session: SessionDep, user: ReviewReader, limit: Limit = 100, offset: Offset = 0) -> list[ViolationOut]:
+    """Violations waiting for a police decision, across sites, oldest first."""
+    return [violation_out(row, user) for row in reviews.review_queue(session, limit=limit, offset=offset)]
+
+
+@router.get("/api/violations/{violation_id}", response_model=ViolationDetail)
+def get_violation_detail(violation_id: str, session: SessionDep, user: CurrentUser) -> ViolationDetail:
+    row = get_violation(session, violation_id, only_site_id=site_scope(user), with_evidence=True)
+    return violation_detail(row, user, reviews.get_review(session, violation_id))
+
+
+@router.get(
+    "/api/violations/{violation_id}/evidence/{name:path}",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}, "video/webm": {}, "application/json": {}}}},
+)
+def get_evidence_file(
+    violation_id: str, name: str, session: SessionDep, settings: SettingsDep, user: CurrentUser
+) -> FileResponse:
+    """One file listed in the violation's evidence, from its folder under the evidence root."""
+    row = get_violation(session, violation_id, only_site_id=site_scope(user), with_evidence=True)
+    path = evidence_file(settings.evidence_root, row.violation, name)
+    media_type = next(f.media_type for f in row.violation.evidence if f.name == name)
+    return FileResponse(path, media_type=media_type, filename=name, content_disposition_type="inline")
+
+
+@router.get(
+    "/api/violations/{violation_id}/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def export_evidence(
+    violation_id: str, request: Request, session: SessionDep, settings: SettingsDep, user: ReviewReader
+) -> StreamingResponse:
+    """The evidence folder (stills, crop, clip, manifest.json) as one ZIP, for the case file."""
+    row = get_violation(session, violation_id, with_evidence=True)
+    archive = export_zip(settings.evidence_root, row.violation)
+    audit.record(session, user.id, "violation.export", f"violation:{violation_id}", {})
+    session.commit()
+    filename = quote(f"firelane-{violation_id}.zip")
+    return StreamingResponse(
+        iter_file(archive),
+        media_type="application/zip",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{filename}"},
+    )
+
+
+@router.post(
+    "/api/violations/{violation_id}/review",
+    response_model=ReviewOut,
+    status_code=status.HTTP_201_CREATED,
+    tags=["reviews"],
+    responses={409: {"description": "already decided"}},
+)
+def review_violation(violation_id: str, body: ReviewIn, session: SessionDep, user: PoliceUser) -> Review:
+    """Confirm with the plate read from the evidence, or reject with a reason; once per violation."""
+    review = reviews.decide(
+        session, violation_id, user.id, body.decision, plate_text=body.plate_text, reason=body.reason
+    )
+    action = "review.confirm" if body.decision == "confirmed" else "review.reject"
+    details = {"plate_text": review.plate_text} if review.plate_text else {"reason": review.reason}
+    audit.record(session, user.id, action, f"violation:{violation_id}", details)
+    session.commit()
+    return review

@@ -1,0 +1,302 @@
+"""Request and response bodies of the API."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+Role = Literal["operator", "property", "police"]
+ReviewStatus = Literal["pending", "confirmed", "rejected"]
+AlertStatus = Literal["open", "acknowledged", "cleared"]
+
+CameraId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
+SiteCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+_PLATE = re.compile(r"^[\u4e00-\u9fffA-Z0-9]{5,12}$")
+
+
+class Input(BaseModel):
+    """Request bodies: unknown fields are mistakes, and said so."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Patch(Input):
+    """PATCH bodies: only the fields given change; ``null`` only where the column may be empty."""
+
+    _not_null: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Patch:
+        bad = sorted(k for k in self.model_fields_set & self._not_null if getattr(self, k) is None)
+        if bad:
+            raise ValueError(f"{', '.join(bad)} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
+    return value
+
+
+# --- auth and users ---
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class UserOut(Output):
+    id: int
+    username: str
+    role: Role
+    site_id: int | None
+    active: bool
+    created_at: datetime
+
+
+class UserCreate(Input):
+    username: Username
+    password: Password
+    role: Role
+    site_id: int | None = None
+    active: bool = True
+
+
+class UserUpdate(Patch):
+    _not_null = frozenset({"password", "role", "active"})
+    password: Password | None = None
+    role: Role | None = None
+    site_id: int | None = None
+    active: bool | None = None
+
+
+# --- sites and cameras ---
+
+
+class SiteOut(Output):
+    id: int
+    code: str
+    name: str
+    address: str
+    created_at: datetime
+
+
+class SiteCreate(Input):
+    code: SiteCode
+    name: Name
+    address: Annotated[str, StringConstraints(max_length=512)] = ""
+
+
+class SiteUpdate(Patch):
+    _not_null = frozenset({"code", "name", "address"})
+    code: SiteCode | None = None
+    name: Name | None = None
+    address: Annotated[str, StringConstraints(max_length=512)] | None = None
+
+
+class CameraFields(Input):
+    fps: float = Field(2.0, gt=0, le=60)
+    imgsz: int | None = Field(None, ge=64, le=4096)
+    timezone: str = "Asia/Shanghai"
+    frame_width: int | None = Field(None, gt=0, le=16384)
+    frame_height: int | None = Field(None, gt=0, le=16384)
+    enabled: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _check_timezone(value)
+
+
+class CameraCreate(CameraFields):
+    id: CameraId
+    site_id: int
+    name: Name
+    source_url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
+
+
+class CameraUpdate(Patch):
+    _not_null = frozenset({"site_id", "name", "source_url", "fps", "timezone", "enabled"})
+    site_id: int | None = None
+    name: Name | None = None
+    source_url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)] | None = None
+    fps: float | None = Field(None, gt=0, le=60)
+    imgsz: int | None = Field(None, ge=64, le=4096)
+    timezone: str | None = None
+    frame_width: int | None = Field(None, gt=0, le=16384)
+    frame_height: int | None = Field(None, gt=0, le=16384)
+    enabled: bool | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else _check_timezone(value)
+
+
+class CameraOut(Output):
+    id: str
+    site_id: int
+    name: str
+    source_url: str = Field(description="with credentials for operators, redacted (***@) for everyone else")
+    fps: float
+    imgsz: int | None
+    timezone: str
+    frame_width: int | None
+    frame_height: int | None
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ZoneVersionOut(Output):
+    camera_id: str
+    version: int
+    document: dict[str, Any]
+    created_by: int | None
+    created_at: datetime
+
+
+# --- violations, evidence, reviews ---
+
+
+class EvidenceOut(Output):
+    name: str
+    role: str
+    media_type: str
+    sha256: str
+    bytes: int
+    captured_at: datetime | None
+    url: str
+
+
+class ReviewOut(Output):
+    id: int
+    violation_id: str
+    reviewer_id: int
+    decision: Literal["confirmed", "rejected"]
+    plate_text: str | None
+    reason: str | None
+    created_at: datetime
+
+
+class ViolationOut(Output):
+    id: str
+    site_id: int | None = Field(description="site of the camera; null while the camera is not registered")
+    site_code: str | None
+    camera_id: str
+    camera_name: str | None
+    zone_id: str
+    zone_name: str
+    zone_kind: str
+    object_class: str
+    category: str
+    started_at: datetime
+    violation_at: datetime
+    ended_at: datetime | None
+    duration_s: float
+    box: list[float]
+    evidence_dir: str
+    manifest_sha256: str | None
+    source: str
+    review_status: ReviewStatus
+    plate_text: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("review_status", mode="before")
+    @classmethod
+    def _null_is_pending(cls, value: str | None) -> str:
+        return value or "pending"
+
+
+class ViolationDetail(ViolationOut):
+    evidence: list[EvidenceOut]
+    review: ReviewOut | None
+
+
+class ReviewIn(Input):
+    decision: Literal["confirmed", "rejected"]
+    plate_text: str | None = Field(None, description="required to confirm, e.g. 粤B12345")
+    reason: str | None = Field(None, max_length=2000, description="required to reject")
+
+    @field_validator("plate_text")
+    @classmethod
+    def _plate(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        plate = re.sub(r"[\s·•.\-]", "", value).upper()
+        if not plate:
+            return None
+        if not _PLATE.match(plate):
+            raise ValueError("a plate is 5-12 Chinese characters, letters and digits, e.g. 粤B12345")
+        return plate
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @model_validator(mode="after")
+    def _grounds(self) -> ReviewIn:
+        if self.decision == "confirmed" and not self.plate_text:
+            raise ValueError("plate_text is required to confirm a violation")
+        if self.decision == "rejected" and not self.reason:
+            raise ValueError("reason is required to reject a violation")
+        return self
+
+
+# --- alerts and audit ---
+
+
+class AlertOut(Output):
+    id: int
+    violation_id: str
+    site_id: int
+    camera_id: str
+    zone_id: str
+    status: AlertStatus
+    created_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: int | None
+    cleared_at: datetime | None
+    cleared_by: int | None
+
+
+class AuditOut(Output):
+    id: int
+    at: datetime
+    user_id: int | None
+    action: str
+    target: str
+    details: dict[str, Any]
+
+
+class Problems(BaseModel):
+    problems: list[str]
+
+
+class ProblemsResponse(BaseModel):
+    detail: Problems
+
+
+class Message(BaseModel):
+    detail: str

@@ -1,0 +1,94 @@
+"""Passwords (Argon2 via pwdlib), bearer tokens (JWT, HS256) and the signed session cookie.
+
+Tokens and cookies carry the user id and a fingerprint of the password hash: changing a password
+ends every session of that user. Tokens and cookies are signed with keys derived from the one
+``secret_key`` so one can never be replayed as the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+
+import jwt
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from pwdlib import PasswordHash
+
+SESSION_COOKIE = "firelane_session"
+_ALGORITHM = "HS256"
+_AUDIENCE = "firelane-api"
+
+
+@lru_cache
+def _hasher() -> PasswordHash:
+    return PasswordHash.recommended()
+
+
+@lru_cache
+def _dummy_hash() -> str:
+    return _hasher().hash("firelane: not a password anyone has")
+
+
+def hash_password(password: str) -> str:
+    return _hasher().hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    """Constant work whether or not the user exists, so timing does not tell which usernames do."""
+    if password_hash is None:
+        _hasher().verify(password, _dummy_hash())
+        return False
+    try:
+        return _hasher().verify(password, password_hash)
+    except Exception:  # an unreadable hash never authenticates
+        return False
+
+
+def password_fingerprint(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()[:16]
+
+
+def _derive(secret: str, purpose: str) -> bytes:
+    return hmac.new(secret.encode("utf-8"), purpose.encode("utf-8"), hashlib.sha256).digest()
+
+
+def create_access_token(user_id: int, password_hash: str, secret: str, ttl_s: int) -> str:
+    now = datetime.now(timezone.utc)
+    claims = {
+        "sub": str(user_id),
+        "pwf": password_fingerprint(password_hash),
+        "aud": _AUDIENCE,
+        "iat": now,
+        "exp": now + timedelta(seconds=ttl_s),
+    }
+    return jwt.encode(claims, _derive(secret, "jwt"), algorithm=_ALGORITHM)
+
+
+def read_access_token(token: str, secret: str) -> tuple[int, str] | None:
+    """(user id, password fingerprint) of a valid, unexpired token; None otherwise."""
+    try:
+        claims = jwt.decode(
+            token, _derive(secret, "jwt"), algorithms=[_ALGORITHM], audience=_AUDIENCE,
+            options={"require": ["sub", "exp", "aud"]},
+        )
+        return int(claims["sub"]), str(claims.get("pwf", ""))
+    except (jwt.PyJWTError, ValueError, TypeError):
+        return None
+
+
+def _cookie_serializer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(_derive(secret, "session-cookie"), salt="firelane.session")
+
+
+def create_session_cookie(user_id: int, password_hash: str, secret: str) -> str:
+    return _cookie_serializer(secret).dumps({"uid": user_id, "pwf": password_fingerprint(password_hash)})
+
+
+def read_session_cookie(value: str, secret: str, max_age_s: int) -> tuple[int, str] | None:
+    try:
+        data = _cookie_serializer(secret).loads(value, max_age=max_age_s)
+        return int(data["uid"]), str(data["pwf"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None

@@ -1,0 +1,252 @@
+"""Live cameras inside the server: one worker thread per enabled camera, all sharing one loaded model.
+
+The supervisor reconciles the workers with the database every few seconds: it starts workers for cameras that
+were enabled, stops those disabled or deleted, and hands edited zones to running workers, which take them at
+their next frame without a restart. A camera whose stream fails is retried with back-off; it never takes the
+other cameras down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import cv2
+import numpy as np
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from detector.backends import Detector
+from detector.detections import Detections
+from detector.sources import SourceError, StreamSource, open_source
+from service.db.models import Camera
+from service.db.zones import current_zones
+from service.pipeline import CameraPipeline
+from service.settings import Settings
+from service.store import DatabaseStore
+from zones.config import CameraZones, ZoneFileError, parse_zones
+from zones.geometry import footprint_overlap
+
+log = logging.getLogger(__name__)
+SNAPSHOT_EVERY_S = 10.0
+
+
+class SharedDetector:
+    """One model for every camera of the process; calls are serialised (the predictor is not thread-safe)."""
+
+    def __init__(self, detector: Detector):
+        self._detector = detector
+        self._lock = threading.Lock()
+        self.name = detector.name
+        self.class_names = detector.class_names
+
+    def detect(self, image: np.ndarray, imgsz: int | None = None) -> Detections:
+        with self._lock:
+            return self._detector.detect(image, imgsz=imgsz)
+
+
+@dataclass
+class CameraStatus:
+    """What the UI shows of a running camera: health and the latest detections with the zones they occupy."""
+
+    camera_id: str
+    state: str = "starting"  # starting | running | reconnecting | error | stopped
+    frames: int = 0
+    last_frame_at: datetime | None = None
+    error: str | None = None
+    zone_version: int | None = None
+    objects: list[dict] = field(default_factory=list)
+    zones: list[dict] = field(default_factory=list)
+
+
+def _describe(camera: CameraZones, detections: Detections, occupants) -> tuple[list[dict], list[dict]]:
+    overlaps = {z.id: footprint_overlap(detections.xyxy, z.polygon) for z in camera.zones}
+    objects = []
+    for i in range(len(detections)):
+        name, category = str(detections.class_name[i]), str(detections.category[i])
+        inside = [z.id for z in camera.zones if z.accepts(name, category) and overlaps[z.id][i] >= z.min_overlap]
+        objects.append({"class": name, "category": category, "score": round(float(detections.confidence[i]), 3),
+                        "box": [round(float(v), 1) for v in detections.xyxy[i]], "zones": inside})
+    zones = []
+    for zone in camera.zones:
+        present = [o for o in occupants if o.zone_id == zone.id]
+        zones.append({"id": zone.id, "name": zone.name, "occupied": bool(present),
+                      "violations": sum(o.in_violation for o in present),
+                      "longest_dwell_s": round(max((o.dwell_s for o in present), default=0.0), 1)})
+    return objects, zones
+
+
+class CameraWorker(threading.Thread):
+    def __init__(self, camera_id: str, source_url: str, fps: float, zones: CameraZones, zone_version: int,
+                 detector: SharedDetector, engine: Engine, settings: Settings,
+                 on_zone_state: Callable[[str, list[dict]], None] | None = None):
+        super().__init__(name=f"camera-{camera_id}", daemon=True)
+        self.camera_id = camera_id
+        self.source_url = source_url
+        self.fps = fps
+        self.zones = zones
+        self.detector = detector
+        self.engine = engine
+        self.settings = settings
+        self.on_zone_state = on_zone_state
+        self.status = CameraStatus(camera_id, zone_version=zone_version)
+        self._halt = threading.Event()
+        self._new_zones: tuple[CameraZones, int] | None = None
+        self.snapshot_path = settings.out_dir / "snapshots" / f"{camera_id}.jpg"
+
+    def update_zones(self, zones: CameraZones, version: int) -> None:
+        self._new_zones = (zones, version)
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def _open(self):
+        if self.source_url.lower().startswith(("rtsp://", "rtsps://", "rtmp://", "http://", "https://")):
+            return StreamSource(self.source_url, self.fps, self.zones.timezone, max_reconnects=3)
+        return open_source(self.source_url, fps=self.fps, tz=self.zones.timezone, start=None)
+
+    def run(self) -> None:
+        failures = 0
+        while not self._halt.is_set():
+            try:
+                if not self._run_source():  # a recorded file was played to its end: nothing more will come
+                    self.status.state = "finished"
+                    return
+                failures = 0
+                if not self._halt.is_set():
+                    self.status.state = "reconnecting"
+            except (SourceError, OSError, cv2.error) as error:
+                failures += 1
+                self.status.state, self.status.error = "error", str(error)
+                log.warning("camera %s: %s", self.camera_id, error)
+            except Exception as error:  # one camera's bug must not end the others
+                failures += 1
+                self.status.state, self.status.error = "error", f"{type(error).__name__}: {error}"
+                log.exception("camera %s failed", self.camera_id)
+            self._halt.wait(min(2.0 * 2 ** min(failures, 5), 60.0))
+        self.status.state = "stopped"
+
+    def _run_source(self) -> bool:
+        """Process the source until it ends or the worker is stopped; True when it is live (reopen it)."""
+        source = self._open()
+        store = DatabaseStore(engine=self.engine)
+        pipeline = CameraPipeline(self.zones, self.detector, self.settings.evidence_root, [store], source.description,
+                                  sample_fps=source.sample_fps, clip_pre_s=self.settings.clip_pre_s,
+                                  clip_post_s=self.settings.clip_post_s, font_path=self.settings.font)
+        last_snapshot = 0.0
+        last_state: list[dict] | None = None
+        try:
+            for frame in source.frames():
+                if self._halt.is_set():
+                    break
+                if self._new_zones is not None:
+                    zones, version = self._new_zones
+                    self._new_zones = None
+                    pipeline.replace_zones(zones)
+                    self.zones, self.status.zone_version = zones, version
+                    log.info("camera %s: zones version %d applied", self.camera_id, version)
+                result = pipeline.process(frame)
+                assert pipeline.engine is not None
+                objects, zone_states = _describe(pipeline.camera, result.detections, pipeline.engine.occupants())
+                self.status.objects, self.status.zones = objects, zone_states
+                self.status.frames += 1
+                self.status.last_frame_at = frame.captured_at
+                self.status.state, self.status.error = "running", None
+                if time.monotonic() - last_snapshot >= SNAPSHOT_EVERY_S:
+                    self._write_snapshot(frame.image)
+                    last_snapshot = time.monotonic()
+                if self.on_zone_state and zone_states != last_state:
+                    self.on_zone_state(self.camera_id, zone_states)
+                    last_state = zone_states
+        finally:
+            pipeline.finish()
+        return source.live
+
+    def _write_snapshot(self, image: np.ndarray) -> None:
+        """The latest frame, for operators drawing zones; written atomically so readers never see half a file."""
+        self.snapshot_path.parent.mkdir(parents=True, exist_ok=True)
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        if ok:
+            partial = self.snapshot_path.with_suffix(".partial.jpg")
+            partial.write_bytes(data.tobytes())
+            partial.replace(self.snapshot_path)
+
+
+class WorkerSupervisor:
+    def __init__(self, settings: Settings, engine: Engine, detector_factory: Callable[[], Detector],
+                 on_zone_state: Callable[[str, list[dict]], None] | None = None):
+        self.settings = settings
+        self.engine = engine
+        self.sessions: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
+        self._detector_factory = detector_factory
+        self._detector: SharedDetector | None = None
+        self.on_zone_state = on_zone_state
+        self.workers: dict[str, CameraWorker] = {}
+        self.problems: dict[str, str] = {}  # camera id → why it is not running (no zones, invalid zones)
+
+    @property
+    def detector(self) -> SharedDetector:
+        if self._detector is None:  # loaded on first need: a server with no camera needs no model
+            self._detector = SharedDetector(self._detector_factory())
+        return self._detector
+
+    def status(self, camera_id: str) -> CameraStatus | None:
+        worker = self.workers.get(camera_id)
+        return worker.status if worker else None
+
+    def sync(self) -> None:
+        """Make the running workers match the enabled cameras and their current zones."""
+        wanted: dict[str, tuple[Camera, CameraZones, int]] = {}
+        with self.sessions() as session:
+            for camera in session.scalars(select(Camera).where(Camera.enabled.is_(True))):
+                version = current_zones(session, camera.id)
+                if version is None:
+                    self.problems[camera.id] = "no zones drawn yet"
+                    continue
+                try:
+                    document = {**version.document, "camera_id": camera.id, "timezone": camera.timezone}
+                    if camera.imgsz:
+                        document["imgsz"] = camera.imgsz
+                    zones = parse_zones(document, f"camera {camera.id} zones v{version.version}")
+                except ZoneFileError as error:
+                    self.problems[camera.id] = str(error)
+                    continue
+                self.problems.pop(camera.id, None)
+                wanted[camera.id] = (camera, zones, version.version)
+        for camera_id in list(self.workers):
+            worker = self.workers[camera_id]
+            camera = wanted.get(camera_id)
+            if camera is None or camera[0].source_url != worker.source_url or camera[0].fps != worker.fps:
+                worker.stop()
+                worker.join(timeout=15)
+                del self.workers[camera_id]
+            elif camera[2] != worker.status.zone_version:
+                worker.update_zones(camera[1], camera[2])
+        for camera_id, (camera, zones, version) in wanted.items():
+            if camera_id not in self.workers:
+                worker = CameraWorker(camera_id, camera.source_url, camera.fps, zones, version, self.detector,
+                                      self.engine, self.settings, self.on_zone_state)
+                self.workers[camera_id] = worker
+                worker.start()
+
+    def run_forever(self, stop: threading.Event, interval_s: float = 2.0) -> None:
+        while not stop.is_set():
+            try:
+                self.sync()
+            except Exception:  # keep supervising whatever one sync hit
+                log.exception("camera supervisor: sync failed")
+            stop.wait(interval_s)
+        self.stop_all()
+
+    def stop_all(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+        for worker in self.workers.values():
+            worker.join(timeout=15)
+        self.workers.clear()
