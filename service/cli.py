@@ -133,27 +133,53 @@ def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from service.db.session import make_engine, upgrade
+    from service.demo import seed_demo
+
     video = SAMPLES / "fire-lane-demo.webm"
     truth_path = SAMPLES / "fire-lane-demo.truth.json"
+    zones_path = SAMPLES / "fire-lane-demo.zones.json"
     if not video.exists() or not truth_path.exists():
         raise SourceError(f"demo sample missing in {SAMPLES} (run from a checkout: pip install -e .)")
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
-    camera = load_zones(SAMPLES / "fire-lane-demo.zones.json")
+    camera = load_zones(zones_path)
     imgsz = args.imgsz or camera.imgsz or settings.imgsz
     camera = replace(camera, imgsz=imgsz)
     source = open_source(str(video), fps=args.fps or settings.fps, tz=camera.timezone,
                          start=datetime.fromisoformat(truth["start"]))
-    detector = _detector(args, settings, imgsz)
     out_dir = Path(args.out) if args.out else settings.out_dir / "demo"
+    demo_settings = settings.model_copy(update={"out_dir": out_dir, "evidence_dir": None,
+                                                "database_url": args.db or settings.database_url})
+    database_url = demo_settings.database_url_for(out_dir)
+    engine = make_engine(database_url)
+    upgrade(engine)
+    logins = seed_demo(engine, video, zones_path, out_dir)
+    engine.dispose()
+
+    detector = _detector(args, settings, imgsz)
     print(f"firelane demo: {video.name} ({truth['duration_s']:.0f} s of a fixed camera over a fire lane), "
           f"detector {detector.name}")
-    report = run_camera(source, camera, detector, settings, out_dir, args.db, progress=not args.quiet)
+    report = run_camera(source, camera, detector, demo_settings, out_dir, database_url, progress=not args.quiet)
     _print_report(report)
     intact = all(not verify_manifest(r.evidence.folder) for r in report.violations)
     expected = truth["expected_violations"]
+    matches = intact and len(report.violations) == expected
     print(f"ground truth: {expected} violation(s) expected, {len(report.violations)} found; "
           f"evidence hashes {'match' if intact else 'DO NOT match'} their manifests")
-    return 0 if intact and len(report.violations) == expected else 1
+    if args.no_serve:
+        return 0 if matches else 1
+
+    import uvicorn
+
+    from service.api.app import create_app
+
+    host, port = settings.host, args.port or settings.port
+    print(f"\nweb UI: http://{host}:{port}/  (API docs: http://{host}:{port}/docs; Ctrl-C stops)")
+    for username, (role, password) in logins.items():
+        print(f"  login {username:<9} password {password:<14} ({role})")
+    print(f"  (also in {out_dir / 'logins.txt'})", flush=True)
+    uvicorn.run(create_app(demo_settings, background=True), host=host, port=port, log_level="warning")
+    return 0 if matches else 1
 
 
 def _ratio(value: float | None) -> str:
@@ -279,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", help="output folder (default firelane-out/demo)")
     demo.add_argument("--db", help="database URL (default: SQLite in the output folder)")
     demo.add_argument("-q", "--quiet", action="store_true")
+    demo.add_argument("--no-serve", action="store_true", help="stop after the run instead of serving the web UI")
+    demo.add_argument("--port", type=int, help="web UI port (default 8000)")
     demo.set_defaults(handler=cmd_demo)
 
     evaluate = commands.add_parser("eval", help="score accuracy on annotated footage")

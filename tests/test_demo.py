@@ -27,7 +27,7 @@ def test_demo_command_on_a_fresh_machine_uses_the_offline_detector(tmp_path):
     """What the README's first command runs: no weights, no internet → SSD fallback, still finds the violation."""
     env = {**os.environ, "FIRELANE_OFFLINE": "1", "FIRELANE_MODELS_DIR": str(tmp_path / "no-models")}
     result = subprocess.run(
-        [sys.executable, "-m", "service.cli", "demo", "--out", str(tmp_path / "demo"), "-q"],
+        [sys.executable, "-m", "service.cli", "demo", "--out", str(tmp_path / "demo"), "-q", "--no-serve"],
         capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -50,8 +50,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": {"problems": error.problems}}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The service on ``settings``' database (migrated to the newest revision) and evidence folder."""
+def create_app(settings: Settings | None = None, background: bool = False) -> FastAPI:
+    """The service on ``settings``' database (migrated to the newest revision) and evidence folder.
+
+    ``background`` also runs the camera workers and alert delivery (``firelane serve``); tests leave it off.
+    """
     settings = settings or get_settings()
     engine = make_engine(settings.database_url_for(settings.out_dir))
     upgrade(engine)
@@ -59,9 +62,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ensure_first_operator(sessions, settings)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = None
+        if background:
+            from service.background import BackgroundServices
+
+            services = BackgroundServices(settings, engine, sessions)
+            app.state.supervisor = services.supervisor
+            services.start()
+        try:
+            yield
+        finally:
+            if services is not None:
+                services.stop()
+            engine.dispose()
 
     app = FastAPI(
         title="firelane",
@@ -71,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.supervisor = None
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.secret_key = settings.resolved_secret_key()

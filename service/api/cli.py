@@ -16,7 +16,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
-    app = create_app(settings)
+    app = create_app(settings, background=True)
     shown = f"[{host}]" if ":" in host else host
     print(f"firelane: serving on http://{shown}:{port}/ (API docs at http://{shown}:{port}/docs)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
