@@ -52,8 +52,7 @@ class ViolationRecord:
     def duration_s(self) -> float:
         return ((self.ended_at or self.occupant.last_seen) - self.started_at).total_seconds()
 
-    def facts(self) -> dict:
-        """The violation as one JSON object (violations.jsonl, manifest, API)."""
+    def _identity(self) -> dict:
         return {
             "id": self.id,
             "camera_id": self.camera.camera_id,
@@ -63,6 +62,14 @@ class ViolationRecord:
             "zone_kind": self.zone.kind,
             "object_class": self.occupant.class_name,
             "category": self.occupant.category,
+            "tracker_ids": sorted(self.occupant.tracker_ids),
+            "source": self.source,
+        }
+
+    def facts(self) -> dict:
+        """The violation as one JSON object (violations.jsonl, manifest)."""
+        return {
+            **self._identity(),
             "confidence": round(self.occupant.confidence, 3),
             "started_at": self.started_at.isoformat(),
             "violation_at": self.violation_at.isoformat(),
@@ -71,29 +78,19 @@ class ViolationRecord:
             "duration_s": round(self.duration_s, 1),
             "grace_s": self.zone.grace_s,
             "box": [round(v, 1) for v in self.occupant.box],
-            "tracker_ids": sorted(self.occupant.tracker_ids),
-            "source": self.source,
         }
 
     def db_fields(self) -> dict:
+        """The columns of its ``violations`` row."""
         return {
-            "id": self.id,
-            "camera_id": self.camera.camera_id,
-            "camera_name": self.camera.camera_name,
-            "zone_id": self.zone.id,
-            "zone_name": self.zone.name,
-            "zone_kind": self.zone.kind,
-            "object_class": self.occupant.class_name,
-            "category": self.occupant.category,
+            **self._identity(),
             "started_at": self.started_at,
             "violation_at": self.violation_at,
             "ended_at": self.ended_at,
             "duration_s": self.duration_s,
             "box": [float(v) for v in self.occupant.box],
-            "tracker_ids": sorted(self.occupant.tracker_ids),
             "evidence_dir": self.evidence.relative_dir.as_posix(),
             "manifest_sha256": self.evidence.manifest_sha256,
-            "source": self.source,
         }
 
 

@@ -38,6 +38,11 @@ class DatabaseStore:
              "captured_at": f.captured_at}
             for f in record.evidence.files.values()
         ]
+        manifest = record.evidence.folder / "manifest.json"
+        if record.evidence.manifest_sha256 and manifest.exists():  # listed too, so reviewers can fetch it alone
+            files.append({"name": manifest.name, "role": "manifest", "media_type": "application/json",
+                          "sha256": record.evidence.manifest_sha256, "bytes": manifest.stat().st_size,
+                          "captured_at": None})
         with self.sessions.begin() as session:
             violation = upsert_violation(session, record.db_fields())
             replace_evidence(session, record.id, files)
