@@ -55,12 +55,18 @@ class BackgroundServices:
             mqtt.publish_zone_state(self._site_codes[camera_id], camera_id, zone["id"], state)
 
     def start(self) -> None:
+        from service import jobs  # closing the loop: escalations every 30 s, the weekly reports on schedule
+
+        s, sessions = self.settings, self.sessions
+        loop_jobs = [("escalation", lambda stop: jobs.escalation_loop(sessions, stop, s.escalation_interval_s))]
+        if s.reports_enabled:
+            loop_jobs.append(("weekly-reports", lambda stop: jobs.report_loop(s, sessions, stop)))
         for name, target in (("camera-supervisor", self.supervisor.run_forever),
-                             ("outbox-dispatcher", self.dispatcher.run_forever)):
+                             ("outbox-dispatcher", self.dispatcher.run_forever), *loop_jobs):
             thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
-        log.info("background services started: camera workers, alert delivery")
+        log.info("background services started: camera workers, alert delivery, escalations, weekly reports")
 
     def stop(self) -> None:
         self._stop.set()

@@ -333,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.set_defaults(handler=cmd_bench)
 
     from service.api.cli import add_commands  # serve, db upgrade
-
+    from service.reports.cli import add_report_command  # report
+    add_report_command(commands)
     add_commands(commands)
     return parser
 

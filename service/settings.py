@@ -113,6 +113,31 @@ class Settings(BaseSettings):
     mqtt_password: SecretStr | None = None
     outbox_max_attempts: int = Field(12, ge=1, description="failed deliveries after which a message is dead-lettered")
 
+    # closing the loop (service.closed_loop): escalation, repeat offenders, hotspots, weekly reports
+    escalation_interval_s: float = Field(30.0, gt=0, description="how often firelane serve escalates overdue alerts")
+    repeat_offender_min: int = Field(3, ge=1, description="confirmed violations that make a plate a repeat offender")
+    repeat_offender_window_days: int = Field(30, ge=1, le=3650, description="... within this many days")
+    rebound_window_days: float = Field(7.0, gt=0, description="a new violation in a zone this soon after one ended")
+    reports_enabled: bool = Field(True, description="firelane serve writes the weekly reports on schedule")
+    report_weekday: int = Field(4, ge=0, le=6, description="weekday of the scheduled report: 0 Monday .. 4 Friday")
+    report_time: str = Field("18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, in report_timezone")
+    report_timezone: str = Field("Asia/Shanghai", description="weeks, days and report times are in this zone")
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
+        return value
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.out_dir.expanduser() / "reports"
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -493,6 +493,14 @@ def test_property_acknowledges_and_clears_its_alerts(world: World) -> None:
     body = acked.json()
     assert body["status"] == "acknowledged" and body["acknowledged_by"] == world.users["prop-a"]
     assert client.post(f"/api/alerts/{alert}/ack", headers=prop).status_code == 409
+    # the camera still sees the car: pressing "cleared" is only a claim, the alert stays acknowledged
+    claimed = client.post(f"/api/alerts/{alert}/cleared", headers=prop).json()
+    assert claimed["status"] == "acknowledged" and claimed["cleared_at"] is None
+    assert claimed["claimed_cleared_at"] is not None and claimed["claimed_cleared_by"] == world.users["prop-a"]
+    again = client.post(f"/api/alerts/{alert}/cleared", headers=prop).json()  # claiming twice keeps the first claim
+    assert again["claimed_cleared_at"] == claimed["claimed_cleared_at"]
+    with sessions(world.app).begin() as session:  # the camera sees the lane free: the violation ends
+        session.get_one(Violation, "vA").ended_at = T0 + timedelta(minutes=30)
     cleared = client.post(f"/api/alerts/{alert}/cleared", headers=prop).json()
     assert cleared["status"] == "cleared" and cleared["cleared_at"] is not None
     assert client.post(f"/api/alerts/{alert}/cleared", headers=prop).status_code == 409
@@ -503,6 +511,7 @@ def test_property_acknowledges_and_clears_its_alerts(world: World) -> None:
     assert client.post(f"/api/alerts/{world.alerts['vB']}/ack", headers=world.as_("police")).status_code == 403
     actions = audit_actions(world.app)
     assert ("alert.ack", f"alert:{alert}") in actions and ("alert.clear", f"alert:{alert}") in actions
+    assert ("alert.clear_claimed", f"alert:{alert}") in actions
 
 
 # --- police: review queue, decisions, export ---
@@ -787,7 +796,7 @@ def test_migration_0001_to_0002_and_back(db_url: str) -> None:
     assert service_tables <= set(schema.get_table_names())
     assert {"review_status", "plate_text"} <= {c["name"] for c in schema.get_columns("violations")}
     with engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0002"
+        assert MigrationContext.configure(connection).get_current_revision() == "0003"
     with sessions_for(engine)() as session:
         old = session.get_one(Violation, "old")
         assert old.review_status is None and [e.name for e in old.evidence] == ["a.jpg"]
@@ -841,7 +850,7 @@ def test_cli_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: p
 
     args = parser.parse_args(["db", "upgrade"])
     assert args.handler(args, settings) == 0
-    assert "at revision 0002" in capsys.readouterr().out
+    assert "at revision 0003" in capsys.readouterr().out
     assert (tmp_path / "out" / "firelane.db").is_file()
 
     served: dict[str, Any] = {}

@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from service.api.bootstrap import ensure_first_operator
 from service.api.limits import BodySizeLimit
-from service.api.routes import alerts, auth, cameras, meta, sites, users, violations
+from service.api.routes import alerts, auth, cameras, live, meta, overview, sites, ui, users, violations
+from service.api.routes import closed_loop, closed_loop_ui  # ledger, hotspots, offenders, weekly reports
 from service.db.errors import ConflictError, InvalidError, NotFoundError
 from service.db.session import make_engine, session_factory, upgrade
 from service.settings import Settings, get_settings
@@ -91,6 +92,8 @@ def create_app(settings: Settings | None = None, background: bool = False) -> Fa
     app.state.secret_key = settings.resolved_secret_key()
     app.add_middleware(BodySizeLimit, limit=settings.max_upload_bytes)
     _install_error_handlers(app)
-    for module in (meta, auth, sites, cameras, users, violations, alerts):
+    for module in (meta, auth, sites, cameras, users, violations, alerts, live, overview, ui):
+        app.include_router(module.router)
+    for module in (closed_loop, closed_loop_ui):
         app.include_router(module.router)
     return app

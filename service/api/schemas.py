@@ -92,11 +92,17 @@ class UserUpdate(Patch):
 # --- sites and cameras ---
 
 
+ClearLimit = Annotated[
+    int, Field(ge=60, le=7 * 86400, description="seconds property staff have after an alert to clear the lane")
+]
+
+
 class SiteOut(Output):
     id: int
     code: str
     name: str
     address: str
+    clear_limit_s: int
     created_at: datetime
 
 
@@ -104,13 +110,15 @@ class SiteCreate(Input):
     code: SiteCode
     name: Name
     address: Annotated[str, StringConstraints(max_length=512)] = ""
+    clear_limit_s: ClearLimit = 900
 
 
 class SiteUpdate(Patch):
-    _not_null = frozenset({"code", "name", "address"})
+    _not_null = frozenset({"code", "name", "address", "clear_limit_s"})
     code: SiteCode | None = None
     name: Name | None = None
     address: Annotated[str, StringConstraints(max_length=512)] | None = None
+    clear_limit_s: ClearLimit | None = None
 
 
 class CameraFields(Input):
@@ -228,6 +236,12 @@ class ViolationOut(Output):
         return value or "pending"
 
 
+class QueuedViolationOut(ViolationOut):
+    escalated: bool = Field(description="the lane was not cleared within the site's limit after the alert")
+    escalated_at: datetime | None = Field(description="the deadline it was escalated at; null: not escalated")
+    alert_id: int | None = Field(description="null: the camera is not registered to a site (no alert)")
+
+
 class ViolationDetail(ViolationOut):
     evidence: list[EvidenceOut]
     review: ReviewOut | None
@@ -279,6 +293,11 @@ class AlertOut(Output):
     acknowledged_by: int | None
     cleared_at: datetime | None
     cleared_by: int | None
+    claimed_cleared_at: datetime | None = Field(
+        None, description="staff said the lane is clear while the camera still saw the occupant (not yet confirmed)"
+    )
+    claimed_cleared_by: int | None = None
+    escalated_at: datetime | None = Field(None, description="not cleared in the site's limit: sent to the police")
 
 
 class AuditOut(Output):

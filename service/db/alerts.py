@@ -122,10 +122,29 @@ def acknowledge(session: Session, alert: Alert, user_id: int) -> Alert:
     return alert
 
 
-def mark_cleared(session: Session, alert: Alert, user_id: int) -> Alert:
-    """The lane is free again (as reported by property staff): open or acknowledged → cleared."""
-    _transition(session, alert, ("open", "acknowledged"), status="cleared",
-                cleared_at=datetime.now(timezone.utc), cleared_by=user_id)
+def mark_cleared(session: Session, alert: Alert, user_id: int, now: datetime | None = None) -> Alert:
+    """Property staff report the lane free again.
+
+    Clearing counts when the camera confirms it: when the violation has ended, open or acknowledged →
+    cleared. While the camera still sees the occupant the report is only a claim: the alert keeps its
+    status and gets ``claimed_cleared_at``/``_by`` (the first claim is kept; claiming again changes
+    nothing); ``service.db.closed_loop.confirm_cleared_claims`` closes it once the violation ends.
+    """
+    now = now or datetime.now(timezone.utc)
+    ended_at = session.scalar(select(Violation.ended_at).where(Violation.id == alert.violation_id))
+    if ended_at is not None:
+        _transition(session, alert, ("open", "acknowledged"), status="cleared", cleared_at=now, cleared_by=user_id)
+        return alert
+    changed = session.execute(
+        update(Alert)
+        .where(Alert.id == alert.id, Alert.status.in_(("open", "acknowledged")), Alert.claimed_cleared_at.is_(None))
+        .values(claimed_cleared_at=now, claimed_cleared_by=user_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    if changed.rowcount != 1:
+        session.refresh(alert)
+        if alert.status not in ("open", "acknowledged"):
+            raise ConflictError(f"alert {alert.id} is {alert.status}; cannot become cleared")
     return alert
 
 

@@ -166,6 +166,7 @@ REVIEW_DECISIONS = ("confirmed", "rejected")
 REVIEW_STATUSES = ("pending", *REVIEW_DECISIONS)
 ALERT_STATUSES = ("open", "acknowledged", "cleared")
 OUTBOX_CHANNELS = ("webhook", "mqtt")
+DEFAULT_CLEAR_LIMIT_S = 900  # 15 minutes
 
 
 def _now_default() -> Any:
@@ -183,6 +184,11 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(256))
     address: Mapped[str] = mapped_column(String(512), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(server_default=_now_default())
+    # Closed loop (migration 0003): seconds property staff have, from the alert, until the camera sees the lane
+    # clear; after that the violation is escalated to the police review queue.
+    clear_limit_s: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_CLEAR_LIMIT_S, server_default=text(str(DEFAULT_CLEAR_LIMIT_S))
+    )
 
     def __repr__(self) -> str:
         return f"Site(id={self.id!r}, code={self.code!r})"
@@ -296,8 +302,14 @@ class Alert(Base):
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     cleared_at: Mapped[datetime | None]
     cleared_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Closed loop (migration 0003). Staff pressing "cleared" while the camera still sees the occupant is only a
+    # claim: the alert stays open/acknowledged with the claim until the violation ends (service.closed_loop).
+    claimed_cleared_at: Mapped[datetime | None]
+    claimed_cleared_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # sent to the police queue: the lane was not cleared in the site's clear_limit_s
+    escalated_at: Mapped[datetime | None] = mapped_column(index=True)
 
-    @validates("acknowledged_at", "cleared_at")
+    @validates("acknowledged_at", "cleared_at", "claimed_cleared_at", "escalated_at")
     def _aware(self, key: str, value: datetime | None) -> datetime | None:
         return None if value is None else require_aware(value, f"Alert.{key}")
 
@@ -345,6 +357,7 @@ class AuditEntry(Base):
 
 __all__ = [
     "ALERT_STATUSES",
+    "DEFAULT_CLEAR_LIMIT_S",
     "OUTBOX_CHANNELS",
     "REVIEW_DECISIONS",
     "REVIEW_STATUSES",

@@ -2,17 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.db.errors import ConflictError, InvalidError, NotFoundError
-from service.db.models import REVIEW_DECISIONS, Review, Violation
-from service.db.violation_search import SitedViolation, pending_clause, search_violations
+from service.db.models import REVIEW_DECISIONS, Alert, Camera, Review, Site, Violation
+from service.db.violation_search import SitedViolation, pending_clause
 
 
-def review_queue(session: Session, *, limit: int = 100, offset: int = 0) -> list[SitedViolation]:
-    """Pending violations of every site, oldest first."""
-    return search_violations(session, status="pending", oldest_first=True, limit=limit, offset=offset)
+@dataclass(frozen=True)
+class QueuedViolation(SitedViolation):
+    """A pending violation with its escalation (None: not escalated, or no alert because the camera is unregistered)."""
+
+    escalated_at: datetime | None = None
+    alert_id: int | None = None
+
+
+def review_queue(
+    session: Session, *, escalated_only: bool = False, limit: int = 100, offset: int = 0
+) -> list[QueuedViolation]:
+    """Pending violations of every site: escalated ones first (earliest deadline first), then the rest oldest first.
+
+    Violations of unregistered cameras have no alert, are never escalated and stay in the queue as before."""
+    query = (
+        select(Violation, Camera.site_id, Site.code, Alert.escalated_at, Alert.id)
+        .outerjoin(Camera, Camera.id == Violation.camera_id)
+        .outerjoin(Site, Site.id == Camera.site_id)
+        .outerjoin(Alert, Alert.violation_id == Violation.id)
+        .where(pending_clause())
+        .order_by(Alert.escalated_at.is_(None), Alert.escalated_at, Violation.started_at, Violation.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    if escalated_only:
+        query = query.where(Alert.escalated_at.is_not(None))
+    return [QueuedViolation(*row) for row in session.execute(query)]
 
 
 def get_review(session: Session, violation_id: str) -> Review | None:

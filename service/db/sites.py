@@ -9,7 +9,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from service.db.errors import ConflictError, InvalidError, NotFoundError
-from service.db.models import Alert, Camera, Site, User
+from service.db.models import DEFAULT_CLEAR_LIMIT_S, Alert, Camera, Site, User
 
 
 def list_sites(session: Session, *, only_site_id: int | None = None) -> list[Site]:
@@ -30,10 +30,12 @@ def get_site_by_code(session: Session, code: str) -> Site | None:
     return session.scalar(select(Site).where(Site.code == code))
 
 
-def create_site(session: Session, *, code: str, name: str, address: str = "") -> Site:
+def create_site(
+    session: Session, *, code: str, name: str, address: str = "", clear_limit_s: int = DEFAULT_CLEAR_LIMIT_S
+) -> Site:
     if get_site_by_code(session, code) is not None:
         raise ConflictError(f"a site with code {code!r} exists")
-    site = Site(code=code, name=name, address=address)
+    site = Site(code=code, name=name, address=address, clear_limit_s=clear_limit_s)
     session.add(site)
     session.flush()
     return site

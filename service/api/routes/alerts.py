@@ -40,7 +40,10 @@ def acknowledge(alert_id: int, session: SessionDep, user: AlertUser) -> Alert:
 
 @router.post("/{alert_id}/cleared", response_model=AlertOut)
 def cleared(alert_id: int, session: SessionDep, user: AlertUser) -> Alert:
+    """The lane is free: ``cleared`` when the camera has seen the violation end; while it still sees the
+    occupant, only a claim (``claimed_cleared_at``; the status stays) that the camera has to confirm."""
     alert = alerts.mark_cleared(session, alerts.get_alert(session, alert_id, only_site_id=site_scope(user)), user.id)
-    audit.record(session, user.id, "alert.clear", f"alert:{alert.id}", {"violation_id": alert.violation_id})
+    action = "alert.clear" if alert.status == "cleared" else "alert.clear_claimed"
+    audit.record(session, user.id, action, f"alert:{alert.id}", {"violation_id": alert.violation_id})
     session.commit()
     return alert

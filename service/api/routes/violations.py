@@ -11,7 +11,14 @@ from fastapi.responses import FileResponse, StreamingResponse
 from service.api.deps import CurrentUser, PoliceUser, ReviewReader, SessionDep, SettingsDep, site_scope
 from service.api.evidence import evidence_file, export_zip, iter_file
 from service.api.present import violation_detail, violation_out
-from service.api.schemas import ReviewIn, ReviewOut, ReviewStatus, ViolationDetail, ViolationOut
+from service.api.schemas import (
+    QueuedViolationOut,
+    ReviewIn,
+    ReviewOut,
+    ReviewStatus,
+    ViolationDetail,
+    ViolationOut,
+)
 from service.db import audit, reviews
 from service.db.models import Review
 from service.db.violation_search import get_violation, search_violations
@@ -40,10 +47,22 @@ def list_violations(
     return [violation_out(row, user) for row in rows]
 
 
-@router.get("/api/reviews/queue", response_model=list[ViolationOut], tags=["reviews"])
-def review_queue(session: SessionDep, user: ReviewReader, limit: Limit = 100, offset: Offset = 0) -> list[ViolationOut]:
-    """Violations waiting for a police decision, across sites, oldest first."""
-    return [violation_out(row, user) for row in reviews.review_queue(session, limit=limit, offset=offset)]
+@router.get("/api/reviews/queue", response_model=list[QueuedViolationOut], tags=["reviews"])
+def review_queue(
+    session: SessionDep,
+    user: ReviewReader,
+    escalated_only: Annotated[bool, Query(description="only those escalated for not being cleared in time")] = False,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[QueuedViolationOut]:
+    """Violations waiting for a police decision, across sites: those escalated because the lane was not
+    cleared in the site's limit first (``escalated_at`` set), then the others, oldest first."""
+    rows = reviews.review_queue(session, escalated_only=escalated_only, limit=limit, offset=offset)
+    return [
+        QueuedViolationOut(**violation_out(row, user).model_dump(), escalated=row.escalated_at is not None,
+                           escalated_at=row.escalated_at, alert_id=row.alert_id)
+        for row in rows
+    ]
 
 
 @router.get("/api/violations/{violation_id}", response_model=ViolationDetail)

@@ -1,0 +1,153 @@
+"""The web UI: server-rendered page shells (Jinja2) whose small scripts read and write the JSON API with
+the session cookie. Every page but /login needs a login (else a redirect to /login) and a role allowed
+to see it (else 403); the API each script calls applies the same scoping again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from service.api.deps import SessionDep, get_current_user, oauth2_scheme
+from service.api.routes.auth import _local_path
+from service.db.models import User
+
+HERE = Path(__file__).resolve().parents[1]
+TEMPLATES_DIR = HERE / "templates"
+STATIC_DIR = HERE / "static"
+DISPLAY_TIMEZONE = "Asia/Shanghai"  # times on the pages are Beijing time, whatever the browser's zone
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=TEMPLATES_DIR)
+static_files = StaticFiles(directory=STATIC_DIR)
+
+# Pages only load their own scripts, styles, images and clips; never framed (clickjacking the buttons).
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    path: str
+    label: str  # Chinese first: the people using it read Chinese
+    english: str
+    roles: frozenset[str]
+
+
+PAGES = {
+    p.name: p
+    for p in (
+        Page("dashboard", "/ui/dashboard", "概览", "Dashboard", frozenset({"operator", "property", "police"})),
+        Page("zones", "/ui/zones", "区域编辑", "Zones", frozenset({"operator"})),
+        Page("review", "/ui/review", "违法审核", "Review", frozenset({"police", "operator"})),
+        Page("alerts", "/ui/alerts", "告警处理", "Alerts", frozenset({"property", "operator"})),
+    )
+}
+HOME = {"operator": "dashboard", "police": "review", "property": "alerts"}
+ROLE_LABELS = {"operator": "运维人员", "property": "物业", "police": "交警"}
+
+
+def _asset_version() -> str:
+    try:
+        return version("firelane")
+    except PackageNotFoundError:
+        return "dev"
+
+
+ASSET_VERSION = _asset_version()
+
+
+def page_user(
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> User | None:
+    """The logged-in user, or None (the page then redirects to the login form)."""
+    try:
+        return get_current_user(request, session, token)
+    except HTTPException:
+        return None
+
+
+PageUser = Annotated[User | None, Depends(page_user)]
+
+
+def _render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    context = {"asset_version": ASSET_VERSION, "role_labels": ROLE_LABELS, **context}
+    return templates.TemplateResponse(request, template, context, status_code=status_code, headers=PAGE_HEADERS)
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='/')}", status.HTTP_303_SEE_OTHER)
+
+
+def _show(request: Request, user: User | None, name: str, data: dict[str, Any] | None = None) -> Response:
+    if user is None:
+        return _login_redirect(request)
+    page = PAGES[name]
+    nav = [p for p in PAGES.values() if user.role in p.roles]
+    context = {"user": user, "nav": nav, "page": page}
+    if user.role not in page.roles:
+        return _render(request, "forbidden.html", context, status.HTTP_403_FORBIDDEN)
+    page_data = {
+        "user": {"id": user.id, "username": user.username, "role": user.role, "site_id": user.site_id},
+        "timezone": DISPLAY_TIMEZONE,
+        **(data or {}),
+    }
+    return _render(request, f"{name}.html", {**context, "page_data": page_data})
+
+
+@router.get("/static/{path:path}")
+async def static(path: str, request: Request) -> Response:
+    response = await static_files.get_response(path, request.scope)
+    response.headers["Cache-Control"] = "no-cache"  # revalidated (ETag): a new release is seen at once
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@router.get("/login")
+def login_page(request: Request, user: PageUser, next: str | None = None) -> Response:  # noqa: A002
+    target = _local_path(next) or "/ui"
+    return _render(request, "login.html", {"user": user, "next": target, "nav": [], "page": None})
+
+
+@router.get("/ui")
+def home(request: Request, user: PageUser) -> Response:
+    if user is None:
+        return _login_redirect(request)
+    return RedirectResponse(PAGES[HOME[user.role]].path, status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/ui/dashboard")
+def dashboard(request: Request, user: PageUser) -> Response:
+    return _show(request, user, "dashboard")
+
+
+@router.get("/ui/zones")
+def zone_editor(request: Request, user: PageUser) -> Response:
+    return _show(request, user, "zones")
+
+
+@router.get("/ui/review")
+def review(request: Request, user: PageUser) -> Response:
+    return _show(request, user, "review", {"can_decide": user is not None and user.role == "police"})
+
+
+@router.get("/ui/alerts")
+def alerts(request: Request, user: PageUser) -> Response:
+    return _show(request, user, "alerts")

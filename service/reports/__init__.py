@@ -1,0 +1,1 @@
+"""Weekly reports (HTML and PDF, per site and for the district) and the ledger exports."""
