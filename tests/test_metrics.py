@@ -63,3 +63,19 @@ def test_pklot_events_need_consecutive_occupied_frames_spanning_grace():
     assert expected_events(frames, grace_s=300) == {("1", at(0), at(10)), ("3", at(3), at(20))}
     # space 2: occupied 0..3 min only, under the 5 min grace time
     assert ("2", at(0), at(3)) in expected_events(frames, grace_s=120)
+
+
+def test_events_file_accepts_iso_times_and_seconds(tmp_path):
+    import json
+
+    from service.evaluation.evaluate import read_events_file
+
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps({"events": [
+        {"zone_id": "a", "start": "2026-01-01T08:01:00+00:00", "end": 120},
+        {"zone_id": "b", "start_s": 30, "end_s": 90.5},
+    ]}))
+    assert read_events_file(path, T0) == [
+        Interval("a", at(1), at(2)),
+        Interval("b", T0 + timedelta(seconds=30), T0 + timedelta(seconds=90.5)),
+    ]

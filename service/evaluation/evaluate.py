@@ -106,7 +106,8 @@ def evaluate_pklot(sequences: list[Path], detector: Detector, grace_s: float = 3
 
 
 def read_events_file(path: Path, start: datetime) -> list[Interval]:
-    """True occupations: ``[{"zone_id", "start", "end"}]`` with ISO-8601 times or seconds from the video start."""
+    """True occupations: ``[{"zone_id", "start", "end"}]`` with ISO-8601 times or seconds from the video start
+    (``start_s``/``end_s`` as in the samples' truth files are seconds too)."""
     def when(value) -> datetime:
         if isinstance(value, (int, float)):
             return start + timedelta(seconds=value)
@@ -115,7 +116,8 @@ def read_events_file(path: Path, start: datetime) -> list[Interval]:
 
     raw = json.loads(path.read_text(encoding="utf-8"))
     items = raw["events"] if isinstance(raw, dict) else raw
-    return [Interval(e["zone_id"], when(e["start"]), when(e["end"])) for e in items]
+    return [Interval(e["zone_id"], when(e.get("start", e.get("start_s"))), when(e.get("end", e.get("end_s"))))
+            for e in items]
 
 
 def evaluate_video(source: FrameSource, camera: CameraZones, detector: Detector, truth: list[Interval],
