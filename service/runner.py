@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Full, Queue
 
 from tqdm import tqdm
 
 from detector.backends import Detector
-from detector.sources import FrameSource, StreamGap
+from detector.sources import Frame, FrameSource, StreamGap
 from service.pipeline import CameraPipeline, ViolationRecord
 from service.settings import Settings
 from service.store import DatabaseStore, JsonlStore
@@ -36,6 +39,41 @@ class RunReport:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def prefetch(frames: Iterator[Frame], depth: int = 4) -> Iterator[Frame]:
+    """Decode the next frames on a thread while the current one is detected (both release the GIL)."""
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        queue.put(frame, timeout=0.2)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(done)
+        except BaseException as error:  # handed to the consumer, raised there
+            queue.put(error)
+
+    thread = threading.Thread(target=produce, name="frame-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def run_camera(
@@ -68,7 +106,7 @@ def run_camera(
     started = time.perf_counter()
     bar = tqdm(total=source.expected_frames, unit="frame", disable=not progress, mininterval=1.0, dynamic_ncols=True)
     last_at = None
-    frames_iter = iter(source.frames())
+    frames_iter = prefetch(source.frames())
     try:
         while True:
             waited = time.perf_counter()

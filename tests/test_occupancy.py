@@ -246,3 +246,22 @@ def test_reconfigure_keeps_unchanged_zones_and_ends_changed_ones():
     events = run(engine, [(s, dets((PARKED, 1))) for s in range(20, 60)])
     started = {e.occupant.zone_id: e.at for e in kinds(events, "violation_started")}
     assert started == {"lane-b": T0 + timedelta(seconds=50), "lane-c": T0 + timedelta(seconds=25)}
+
+
+def test_footprint_overlap_uses_the_bottom_band():
+    import numpy as np
+    from shapely.geometry import Polygon
+
+    from zones.geometry import footprint_overlap
+
+    lane = Polygon([(0, 100), (200, 100), (200, 200), (0, 200)])
+    boxes = np.array([
+        [10, 0, 50, 130],     # top far above the lane, bottom 30 % (91..130) straddles its edge at 100
+        [60, 150, 100, 190],  # wholly inside
+        [300, 150, 340, 190], # far right: outside
+        [10, 0, 50, 90],      # stands above the lane
+    ])
+    overlap = footprint_overlap(boxes, lane)
+    assert overlap[0] == pytest.approx(30 / 39)
+    assert list(overlap[1:]) == [1.0, 0.0, 0.0]
+    assert len(footprint_overlap(np.zeros((0, 4)), lane)) == 0

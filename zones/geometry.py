@@ -22,13 +22,18 @@ def footprints(xyxy: np.ndarray, band: float = FOOTPRINT_BAND) -> np.ndarray:
 
 def footprint_overlap(xyxy: np.ndarray, polygon: Polygon, band: float = FOOTPRINT_BAND) -> np.ndarray:
     """Share (0..1) of each box's footprint that lies inside the polygon."""
-    feet = footprints(xyxy, band)
-    if len(feet) == 0:
-        return np.zeros(0)
-    area = shapely.area(feet)
-    inside = shapely.area(shapely.intersection(feet, polygon))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(area > 0, inside / area, 0.0)
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    overlap = np.zeros(len(xyxy))
+    x1, y1, x2, y2 = polygon.bounds
+    top = xyxy[:, 3] - band * (xyxy[:, 3] - xyxy[:, 1])
+    near = (xyxy[:, 0] < x2) & (xyxy[:, 2] > x1) & (top < y2) & (xyxy[:, 3] > y1)  # cheap test first
+    if near.any():
+        feet = footprints(xyxy[near], band)
+        area = shapely.area(feet)
+        inside = shapely.area(shapely.intersection(feet, polygon))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            overlap[near] = np.where(area > 0, inside / area, 0.0)
+    return overlap
 
 
 def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
