@@ -56,7 +56,7 @@ class Occupant:
     still_since: datetime
     last_seen: datetime
     sightings_at_rest: int
-    misses_at_rest: int = 0
+    rest_frame: int = 0  # the zone's frame number when it came to rest
     tracker_ids: frozenset[int] = field(default_factory=frozenset)
     violation_at: datetime | None = None
 
@@ -64,12 +64,6 @@ class Occupant:
     def dwell_s(self) -> float:
         """Seconds at rest so far."""
         return (self.last_seen - self.still_since).total_seconds()
-
-    @property
-    def presence(self) -> float:
-        """Share of frames since coming to rest in which it was seen: a parked car is seen in nearly all of
-        them, while a stream of different cars passing one spot is matched there only now and then."""
-        return self.sightings_at_rest / (self.sightings_at_rest + self.misses_at_rest)
 
     @property
     def in_violation(self) -> bool:
@@ -100,6 +94,7 @@ class OccupancyEngine:
         self.camera = camera
         self.rules = rules or MotionRules()
         self._occupants: dict[str, dict[int, Occupant]] = {zone.id: {} for zone in camera.zones}
+        self._frames: dict[str, int] = {zone.id: 0 for zone in camera.zones}  # frames seen while active
         self._keys = itertools.count(1)
         self._last_at: datetime | None = None
 
@@ -120,6 +115,7 @@ class OccupancyEngine:
                 events += [self._end(occ) for occ in occupants.values()]
         self.camera = camera
         self._occupants = {zone.id: kept.get(zone.id, {}) for zone in camera.zones}
+        self._frames = {zone.id: self._frames.get(zone.id, 0) if zone.id in kept else 0 for zone in camera.zones}
         return events
 
     def occupants(self, zone_id: str | None = None) -> list[Occupant]:
@@ -158,7 +154,13 @@ class OccupancyEngine:
                 )
         return found
 
+    def _presence(self, occ: Occupant) -> float:
+        """Share of the zone's frames since it came to rest in which it was seen: a parked car is seen in nearly
+        all of them, while a stream of different cars passing one spot is matched there only now and then."""
+        return occ.sightings_at_rest / (self._frames[occ.zone_id] - occ.rest_frame + 1)
+
     def _update_zone(self, zone: Zone, at: datetime, candidates: list[_Candidate]) -> list[OccupancyEvent]:
+        self._frames[zone.id] += 1
         occupants = self._occupants[zone.id]
         matches = self._match(occupants, candidates)
         events: list[OccupancyEvent] = []
@@ -180,16 +182,14 @@ class OccupancyEngine:
                     still_since=at,
                     last_seen=at,
                     sightings_at_rest=1,
+                    rest_frame=self._frames[zone.id],
                     tracker_ids=frozenset({cand.tracker_id}) if cand.tracker_id >= 0 else frozenset(),
                 )
                 occupants[occ.key] = occ
                 events.append(OccupancyEvent("entered", at, occ))
         for key in [k for k in occupants if k not in matches and occupants[k].last_seen < at]:
-            occ = occupants[key]
-            if (at - occ.last_seen).total_seconds() >= zone.leave_s:
+            if (at - occupants[key].last_seen).total_seconds() >= zone.leave_s:
                 events.append(self._end(occupants.pop(key)))
-            else:
-                occupants[key] = replace(occ, misses_at_rest=occ.misses_at_rest + 1)
         return events
 
     def _match(self, occupants: dict[int, Occupant], candidates: list[_Candidate]) -> dict[int, _Candidate]:
@@ -226,13 +226,14 @@ class OccupancyEngine:
         if relative_drift(occ.rest_box, cand.box) > self.rules.max_drift:
             if occ.in_violation:  # a violator shuffling forward stays a violator
                 return replace(occ, rest_box=cand.box, **common), events
-            occ = replace(occ, rest_box=cand.box, still_since=at, sightings_at_rest=1, misses_at_rest=0, **common)
+            occ = replace(occ, rest_box=cand.box, still_since=at, sightings_at_rest=1,
+                          rest_frame=self._frames[zone.id], **common)
             return occ, [OccupancyEvent("moved", at, occ)]
         occ = replace(occ, sightings_at_rest=occ.sightings_at_rest + 1, **common)
         if (
             not occ.in_violation
             and occ.sightings_at_rest >= self.rules.min_sightings
-            and occ.presence >= self.rules.min_presence
+            and self._presence(occ) >= self.rules.min_presence
             and occ.dwell_s >= zone.grace_s
         ):
             occ = replace(occ, violation_at=at)
