@@ -14,8 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from service.db.session import make_engine
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FIRELANE_SHARED", REPO.parent / "shared"))
+PG_ADMIN_URL = os.environ.get("FIRELANE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _require(path: Path) -> Path:
@@ -37,3 +44,29 @@ def ssd():
     from detector.backends import SsdDetector
 
     return SsdDetector()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh, uniquely named PostgreSQL database for this test session, dropped afterwards."""
+    admin_url = make_url(PG_ADMIN_URL).update_query_dict({"connect_timeout": "3"})
+    admin = make_engine(admin_url.render_as_string(hide_password=False))
+    admin = admin.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except OperationalError as error:
+        admin.dispose()
+        reason = f"PostgreSQL not reachable at {admin_url.render_as_string()}: {error.orig}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    name = f"firelane_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -23,7 +23,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import Engine, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,7 +41,6 @@ from service.db.session import make_engine, session_factory, upgrade
 from service.db.violations import upsert_violation
 from service.settings import Settings
 
-PG_ADMIN_URL = os.environ.get("FIRELANE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BROKER = (os.environ.get("FIRELANE_TEST_MQTT_HOST", "127.0.0.1"), int(os.environ.get("FIRELANE_TEST_MQTT_PORT", "1883")))
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 SECRET = "webhook-test-secret"
@@ -56,28 +54,6 @@ def skip_or_fail(reason: str) -> None:
 
 
 # --- databases ---
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh, uniquely named PostgreSQL database for this test session, dropped afterwards."""
-    admin_url = make_url(PG_ADMIN_URL).update_query_dict({"connect_timeout": "3"})
-    admin = make_engine(admin_url.render_as_string(hide_password=False)).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
-    except OperationalError as error:
-        admin.dispose()
-        skip_or_fail(f"PostgreSQL not reachable at {admin_url.render_as_string()}: {error.orig}")
-    name = f"firelane_alerts_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

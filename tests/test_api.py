@@ -9,9 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
-import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,8 +23,6 @@ from fastapi.testclient import TestClient
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import func, insert, inspect, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.api import security
@@ -48,7 +44,6 @@ from service.db.session import make_engine
 from service.db.violations import replace_evidence, upsert_violation
 from service.settings import Settings
 
-PG_ADMIN_URL = os.environ.get("FIRELANE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=CST)
@@ -65,31 +60,6 @@ BOW_TIE = [[100, 400], [1200, 700], [1200, 400], [100, 700]]
 
 
 # --- backends and app ---
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh, uniquely named PostgreSQL database for this test session, dropped afterwards."""
-    admin_url = make_url(PG_ADMIN_URL).update_query_dict({"connect_timeout": "3"})
-    admin = make_engine(admin_url.render_as_string(hide_password=False)).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
-    except OperationalError as error:
-        admin.dispose()
-        reason = f"PostgreSQL not reachable at {admin_url.render_as_string()}: {error.orig}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    name = f"firelane_api_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

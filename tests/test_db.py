@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,12 +12,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, delete, func, insert, inspect, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from service.db import (
@@ -36,35 +34,8 @@ from service.db import (
 from service.db.session import MIGRATIONS_DIR, alembic_config
 
 REPO = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("FIRELANE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CST = timezone(timedelta(hours=8))
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh, uniquely named PostgreSQL database for this test session, dropped afterwards."""
-    admin_url = make_url(PG_ADMIN_URL).update_query_dict({"connect_timeout": "3"})
-    admin = make_engine(admin_url.render_as_string(hide_password=False))
-    admin = admin.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
-    except OperationalError as error:
-        admin.dispose()
-        reason = f"PostgreSQL not reachable at {admin_url.render_as_string()}: {error.orig}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    name = f"firelane_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

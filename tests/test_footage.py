@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,7 +12,7 @@ from detector.sources import StillsFolderSource, VideoFileSource
 from service.evaluation.pklot import expected_events, read_sequence, space_zone_file
 from service.runner import run_camera
 from service.settings import Settings
-from zones.config import parse_zones
+from zones.config import load_zones, parse_zones
 
 pytestmark = [pytest.mark.footage, pytest.mark.model]
 PKLOT_TZ = "America/Sao_Paulo"
@@ -59,15 +60,7 @@ def test_pklot_spaces_occupied_in_consecutive_frames_become_violations(shared_da
 @pytest.mark.parametrize("gate", [None, 5.0], ids=["every-frame", "gated"])
 def test_drive_through_traffic_gives_no_violation(shared_data, yolo, tmp_path, gate):
     """Cars and trucks drive through a zone across the carriageway; a 5 s grace must never fire."""
-    zone_file = {
-        "camera_id": "road",
-        "frame_size": [320, 240],
-        "zones": [
-            {"id": "carriageway", "polygon": [[15, 240], [222, 30], [262, 30], [310, 240]], "grace_s": 5, "leave_s": 5},
-            {"id": "far-side", "polygon": [[0, 100], [165, 28], [215, 28], [0, 165]], "grace_s": 5, "leave_s": 5},
-        ],
-    }
-    camera = parse_zones(zone_file)
+    camera = load_zones(Path(__file__).parent / "traffic.zones.json")  # two zones across the carriageways, 5 s grace
     source = VideoFileSource(shared_data / "traffic" / "video02.avi", 5.0, datetime(2026, 1, 1, tzinfo=camera.timezone))
     entered: list = []
     original = run_camera.__globals__["CameraPipeline"].process

@@ -17,7 +17,6 @@ from test_api import (  # noqa: F401 - fixtures used by name
     cheap_hashing,
     client,
     db_url,
-    pg_url,
     settings,
     world,
 )
