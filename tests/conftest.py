@@ -15,6 +15,7 @@ from service.db.session import make_engine
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FIRELANE_SHARED", REPO.parent / "shared"))
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 PG_ADMIN_URL = os.environ.get("FIRELANE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -70,3 +71,18 @@ def pg_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of an empty database; the SQLite file sits in a directory make_engine must create."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'nested' / 'dir' / 'firelane.db'}"
+        return
+    url = request.getfixturevalue("pg_url")
+    yield url
+    engine = make_engine(url)  # leave the session database empty for the next test
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()

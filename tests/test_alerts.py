@@ -42,7 +42,6 @@ from service.db.violations import upsert_violation
 from service.settings import Settings
 
 BROKER = (os.environ.get("FIRELANE_TEST_MQTT_HOST", "127.0.0.1"), int(os.environ.get("FIRELANE_TEST_MQTT_PORT", "1883")))
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 SECRET = "webhook-test-secret"
 CST = timezone(timedelta(hours=8))
 
@@ -56,22 +55,12 @@ def skip_or_fail(reason: str) -> None:
 # --- databases ---
 
 
-@pytest.fixture(params=BACKENDS)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'firelane.db'}")
-        upgrade(engine)
-        yield engine
-        engine.dispose()
-        return
-    engine = make_engine(request.getfixturevalue("pg_url"))
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
     upgrade(engine)
     yield engine
-    with engine.begin() as connection:  # leave the session database empty for the next test
-        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA public")
     engine.dispose()
-
 
 @pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:

@@ -44,7 +44,6 @@ from service.db.session import make_engine
 from service.db.violations import replace_evidence, upsert_violation
 from service.settings import Settings
 
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=CST)
 SECRET = "test-secret-key-" + "x" * 32
@@ -60,20 +59,6 @@ BOW_TIE = [[100, 400], [1200, 700], [1200, 400], [100, 700]]
 
 
 # --- backends and app ---
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'db' / 'firelane.db'}"
-        return
-    url = request.getfixturevalue("pg_url")
-    yield url
-    engine = make_engine(url)  # leave the session database empty for the next test
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
 
 
 @pytest.fixture(autouse=True)

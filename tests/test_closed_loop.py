@@ -26,7 +26,7 @@ from service.db.closed_loop import confirm_cleared_claims, escalate_overdue
 from service.db.insights import hotspots
 from service.db.models import Alert, AuditEntry, OutboxMessage, Violation
 from service.settings import Settings
-from test_api import app, bearer, cheap_hashing, client, db_url, settings  # noqa: F401 - fixtures
+from test_api import app, bearer, cheap_hashing, client, settings  # noqa: F401 - fixtures
 
 MIN = timedelta(minutes=1)
 ALERT = datetime(2026, 11, 2, 9, 3, tzinfo=CST)

@@ -35,27 +35,11 @@ from service.db.session import MIGRATIONS_DIR, alembic_config
 
 REPO = Path(__file__).resolve().parent.parent
 CST = timezone(timedelta(hours=8))
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """URL of an empty database; the SQLite file sits in a directory make_engine must create."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'nested' / 'dir' / 'firelane.db'}"
-        return
-    url = request.getfixturevalue("pg_url")
-    yield url
-    engine = make_engine(url)  # leave the session database empty for the next test
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
 
 
 @pytest.fixture
-def engine(empty_url: str) -> Iterator[Engine]:
-    engine = make_engine(empty_url)
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
     upgrade(engine)
     yield engine
     engine.dispose()
@@ -109,8 +93,8 @@ def evidence_rows(engine: Engine) -> list[tuple[str, str, str]]:
         return [tuple(row) for row in connection.execute(query)]
 
 
-def test_upgrade_creates_tables_and_downgrade_upgrade_roundtrip(empty_url: str) -> None:
-    engine = make_engine(empty_url)
+def test_upgrade_creates_tables_and_downgrade_upgrade_roundtrip(db_url: str) -> None:
+    engine = make_engine(db_url)
     assert "violations" not in inspect(engine).get_table_names()
     upgrade(engine)
 
@@ -130,7 +114,7 @@ def test_upgrade_creates_tables_and_downgrade_upgrade_roundtrip(empty_url: str) 
     with engine.connect() as connection:
         assert MigrationContext.configure(connection).get_current_revision() == "0003"
     if engine.dialect.name == "sqlite":
-        assert Path(make_url(empty_url).database or "").is_file()
+        assert Path(make_url(db_url).database or "").is_file()
 
     downgrade(engine, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
@@ -146,12 +130,12 @@ def test_models_match_migrations(engine: Engine) -> None:
         assert compare_metadata(context, Base.metadata) == []
 
 
-def test_alembic_cli_uses_env_url_from_any_directory(empty_url: str, tmp_path: Path) -> None:
-    env = {**os.environ, "FIRELANE_DATABASE_URL": empty_url}
+def test_alembic_cli_uses_env_url_from_any_directory(db_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "FIRELANE_DATABASE_URL": db_url}
     ini = MIGRATIONS_DIR / "alembic.ini"
     cli = [sys.executable, "-m", "alembic", "-c", str(ini)]
     subprocess.run([*cli, "upgrade", "head"], cwd=tmp_path, env=env, check=True, capture_output=True)
-    engine = make_engine(empty_url)
+    engine = make_engine(db_url)
     assert {"violations", "evidence_files"} <= set(inspect(engine).get_table_names())
     done = subprocess.run([*cli, "current"], cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
     assert "0003 (head)" in done.stdout

@@ -28,7 +28,7 @@ from service.reports.cli import add_report_command
 from service.reports.week import Week, next_report_run
 from service.reports.weekly import generate_weekly
 from service.settings import Settings
-from test_api import app, bearer, cheap_hashing, client, db_url, settings  # noqa: F401 - fixtures
+from test_api import app, bearer, cheap_hashing, client, settings  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "report"

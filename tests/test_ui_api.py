@@ -16,7 +16,6 @@ from test_api import (  # noqa: F401 - fixtures used by name
     app,
     cheap_hashing,
     client,
-    db_url,
     settings,
     world,
 )
