@@ -11,7 +11,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from service.db.models import Alert, Camera, Site, Violation
-from service.db.violation_search import SitedViolation, pending_clause
+from service.db.violation_search import SitedViolation, pending_clause, sited_violations
 
 
 @dataclass
@@ -95,15 +95,6 @@ class Timeline:
     violations: list[SitedViolation]
 
 
-def _scoped(only_site_id: int | None):  # noqa: ANN202 - a Select
-    query = select(Violation, Camera.site_id, Site.code)
-    if only_site_id is not None:
-        query = query.join(Camera, Camera.id == Violation.camera_id).where(Camera.site_id == only_site_id)
-    else:
-        query = query.outerjoin(Camera, Camera.id == Violation.camera_id)
-    return query.outerjoin(Site, Site.id == Camera.site_id)
-
-
 def occupancy_timeline(
     session: Session, *, now: datetime, hours: float, only_site_id: int | None = None, limit: int = 2000
 ) -> Timeline:
@@ -111,7 +102,7 @@ def occupancy_timeline(
     ``limit`` violations and the range they span (so a quiet day still shows the latest events)."""
     since = now - timedelta(hours=hours)
     query = (
-        _scoped(only_site_id)
+        sited_violations(only_site_id)
         .where(Violation.started_at < now, or_(Violation.ended_at.is_(None), Violation.ended_at > since))
         .order_by(Violation.started_at, Violation.id)
         .limit(limit)
@@ -119,7 +110,7 @@ def occupancy_timeline(
     rows = [SitedViolation(*row) for row in session.execute(query)]
     if rows:
         return Timeline(since, now, False, rows)
-    latest = _scoped(only_site_id).order_by(Violation.started_at.desc(), Violation.id.desc()).limit(limit)
+    latest = sited_violations(only_site_id).order_by(Violation.started_at.desc(), Violation.id.desc()).limit(limit)
     rows = [SitedViolation(*row) for row in session.execute(latest)][::-1]
     if not rows:
         return Timeline(since, now, False, [])

@@ -25,7 +25,8 @@ def pending_clause():  # noqa: ANN201 - a SQL expression
     return or_(Violation.review_status.is_(None), Violation.review_status == "pending")
 
 
-def _sited(only_site_id: int | None) -> Select:
+def sited_violations(only_site_id: int | None) -> Select:
+    """Violations with their camera's site id and code, limited to one site when given."""
     query = select(Violation, Camera.site_id, Site.code)
     if only_site_id is not None:
         # Violations of unregistered cameras belong to no site: only operators and police see them.
@@ -47,7 +48,7 @@ def search_violations(
     limit: int = 100,
     offset: int = 0,
 ) -> list[SitedViolation]:
-    query = _sited(only_site_id)
+    query = sited_violations(only_site_id)
     if site_code is not None:
         query = query.where(Site.code == site_code)
     if camera_id is not None:
@@ -66,7 +67,7 @@ def search_violations(
 def get_violation(
     session: Session, violation_id: str, *, only_site_id: int | None = None, with_evidence: bool = False
 ) -> SitedViolation:
-    query = _sited(only_site_id).where(Violation.id == violation_id)
+    query = sited_violations(only_site_id).where(Violation.id == violation_id)
     if with_evidence:
         query = query.options(selectinload(Violation.evidence))
     row = session.execute(query).first()
