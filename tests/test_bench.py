@@ -23,7 +23,8 @@ def test_bench_reports_raw_end_to_end_stages_and_memory(tmp_path, ssd):
     camera = parse_zones({"camera_id": "c", "frame_size": [320, 240],
                           "zones": [{"id": "z", "polygon": [[0, 120], [320, 120], [320, 240], [0, 240]]}]})
     start = datetime(2026, 1, 1, tzinfo=ZoneInfo("UTC"))
-    result = bench(lambda: VideoFileSource(path, 2.0, start), camera, ssd, Settings(out_dir=tmp_path), extra_cameras=2)
+    result = bench(lambda: VideoFileSource(path, 2.0, start), camera, ssd, Settings(out_dir=tmp_path), extra_cameras=2,
+                   repeat=1)
     assert result["frames"] == 20
     assert result["end_to_end"]["frames"] == result["end_to_end_gated"]["frames"] == 20
     assert result["end_to_end"]["detector_calls"] == 20
