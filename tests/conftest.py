@@ -1,4 +1,4 @@
-"""Shared fixtures: real footage and models from ../shared (never copied into the repository)."""
+"""Shared fixtures: real footage and models from ../shared (never copied into the repository) and databases."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from service.db.session import make_engine
+from service.db.session import make_engine, upgrade
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FIRELANE_SHARED", REPO.parent / "shared"))
@@ -85,4 +86,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with engine.begin() as connection:
         connection.exec_driver_sql("DROP SCHEMA public CASCADE")
         connection.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated database of each backend."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield engine
     engine.dispose()

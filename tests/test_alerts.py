@@ -37,7 +37,7 @@ from service.alerts import (
 from service.alerts.webhook import sign
 from service.db.alerts import enqueue_violation_alert
 from service.db.models import Camera, OutboxMessage, Site
-from service.db.session import make_engine, session_factory, upgrade
+from service.db.session import session_factory
 from service.db.violations import upsert_violation
 from service.settings import Settings
 
@@ -54,13 +54,6 @@ def skip_or_fail(reason: str) -> None:
 
 # --- databases ---
 
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 @pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:

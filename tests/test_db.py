@@ -38,14 +38,6 @@ CST = timezone(timedelta(hours=8))
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     with session_factory(engine)() as session:
         yield session
