@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.alerts.dispatcher import dispatcher_from_settings
 from service.db.models import Camera
 from service.settings import Settings
-from service.workers import WorkerSupervisor
+from service.camera.workers import WorkerSupervisor
 
 log = logging.getLogger(__name__)
 

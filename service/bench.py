@@ -14,8 +14,8 @@ from pathlib import Path
 
 from detector.backends import Detector
 from detector.sources import FrameSource
-from service.pipeline import CameraPipeline
-from service.runner import run_camera
+from service.camera.pipeline import CameraPipeline
+from service.camera.runner import run_camera
 from service.settings import Settings
 from zones.config import CameraZones
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from detector.backends import DetectorError
 from detector.sources import ImageSource, SourceError, open_source, redact_url
 from service.evidence import verify_manifest
-from service.runner import RunReport, run_camera
+from service.camera.runner import RunReport, run_camera
 from service.settings import PROJECT_ROOT, Settings, get_settings
 from zones.config import CameraZones, ZoneFileError, load_zones
 from zones.geometry import footprint_overlap

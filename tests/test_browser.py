@@ -48,7 +48,7 @@ from service.db import alerts, cameras, sites, users
 from service.db.closed_loop import run_closed_loop
 from service.db.violations import replace_evidence, upsert_violation
 from service.settings import Settings
-from service.workers import CameraStatus
+from service.camera.workers import CameraStatus
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -210,7 +210,7 @@ def seed(app: Any, settings: Settings) -> Served:
 
 
 class FakeSupervisor:
-    """What ``service.workers.WorkerSupervisor`` offers the live endpoint: camA running, a car in lane-a."""
+    """What ``service.camera.workers.WorkerSupervisor`` offers the live endpoint: camA running, a car in lane-a."""
 
     problems = {"camB": "no zones drawn yet"}
 

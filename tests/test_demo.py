@@ -15,7 +15,7 @@ from sqlalchemy import select
 from detector.sources import open_source
 from service.db import EvidenceFile, Violation, make_engine, session_factory
 from service.evidence import verify_manifest
-from service.runner import run_camera
+from service.camera.runner import run_camera
 from service.settings import PROJECT_ROOT, Settings
 from zones.config import load_zones
 

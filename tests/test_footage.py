@@ -10,7 +10,7 @@ import pytest
 
 from detector.sources import StillsFolderSource, VideoFileSource
 from service.evaluation.pklot import expected_events, read_sequence, space_zone_file
-from service.runner import run_camera
+from service.camera.runner import run_camera
 from service.settings import Settings
 from zones.config import load_zones, parse_zones
 

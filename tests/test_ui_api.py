@@ -21,7 +21,7 @@ from test_api import (  # noqa: F401 - fixtures used by name
 )
 
 from service.api import security
-from service.workers import CameraStatus
+from service.camera.workers import CameraStatus
 
 
 def cookie_client(world: World, username: str) -> TestClient:

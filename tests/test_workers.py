@@ -10,7 +10,7 @@ from sqlalchemy import select
 from service.db.models import Alert, Camera, OutboxMessage, Site, Violation, ZoneVersion
 from service.db.session import make_engine, session_factory, upgrade
 from service.settings import PROJECT_ROOT, Settings
-from service.workers import WorkerSupervisor
+from service.camera.workers import WorkerSupervisor
 
 SAMPLES = PROJECT_ROOT / "samples"
 

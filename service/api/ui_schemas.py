@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.schemas import AlertOut, ReviewStatus
 
-# --- live camera state (service.workers.CameraStatus) ---
+# --- live camera state (service.camera.workers.CameraStatus) ---
 
 
 class LiveObject(BaseModel):

@@ -15,7 +15,7 @@ from detector.backends import Detector
 from detector.sources import FrameSource, StillsFolderSource
 from service.evaluation.metrics import Counts, EventMatch, Interval, match_events, occupancy_counts
 from service.evaluation.pklot import expected_events, read_sequence, space_zone_file
-from service.pipeline import CameraPipeline
+from service.camera.pipeline import CameraPipeline
 from zones.config import CameraZones, parse_zones
 from zones.geometry import footprint_overlap
 from zones.occupancy import OccupancyEvent

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from service.db.alerts import enqueue_violation_alert
 from service.db.session import make_engine, session_factory, upgrade
 from service.db.violations import replace_evidence, upsert_violation
-from service.pipeline import ViolationRecord
+from service.camera.pipeline import ViolationRecord
 
 
 class DatabaseStore:

@@ -25,9 +25,9 @@ from detector.detections import Detections
 from detector.sources import SourceError, StreamSource, open_source
 from service.db.models import Camera
 from service.db.zones import current_zones
-from service.pipeline import CameraPipeline
+from service.camera.pipeline import CameraPipeline
 from service.settings import Settings
-from service.store import DatabaseStore
+from service.camera.store import DatabaseStore
 from zones.config import CameraZones, ZoneFileError, parse_zones
 from zones.geometry import footprint_overlap
 

@@ -14,9 +14,9 @@ from tqdm import tqdm
 
 from detector.backends import Detector
 from detector.sources import Frame, FrameSource, StreamGap
-from service.pipeline import CameraPipeline, ViolationRecord
+from service.camera.pipeline import CameraPipeline, ViolationRecord
 from service.settings import Settings
-from service.store import DatabaseStore, JsonlStore
+from service.camera.store import DatabaseStore, JsonlStore
 from service.timing import StageTimes
 from zones.config import CameraZones
 
