@@ -265,3 +265,55 @@ def test_footprint_overlap_uses_the_bottom_band():
     assert overlap[0] == pytest.approx(30 / 39)
     assert list(overlap[1:]) == [1.0, 0.0, 0.0]
     assert len(footprint_overlap(np.zeros((0, 4)), lane)) == 0
+
+
+# --- durable state: snapshot, restore, expire ---------------------------------------------------------------
+
+def test_snapshot_survives_json_and_restore_goes_on_under_the_same_key():
+    import json
+
+    engine = OccupancyEngine(camera(grace_s=60, leave_s=30))
+    events = run(engine, [(s, dets((PARKED, 7))) for s in range(0, 70, 2)])
+    [started] = kinds(events, "violation_started")
+    snapshot = json.loads(json.dumps(engine.snapshot()))
+
+    restored, ended = OccupancyEngine.restore(camera(grace_s=60, leave_s=30), snapshot)
+    assert ended == []
+    [occ] = restored.occupants()
+    assert occ.key == started.occupant.key and occ.in_violation
+    assert occ.tracker_ids == frozenset(), "a new tracker's IDs must not match old tracks"
+    # a new tracker calls the same parked car 1: found again at its resting place, same violation, no new one
+    later = run(restored, [(s, dets((PARKED, 1))) for s in range(80, 100, 2)])
+    assert kinds(later, "violation_started") == [] and kinds(later, "entered") == []
+    [occ] = restored.occupants()
+    assert occ.key == started.occupant.key and occ.last_seen == T0 + timedelta(seconds=98)
+    # new occupants get keys that were never used before the restart
+    more = restored.update(T0 + timedelta(seconds=100), dets((PARKED, 1), ((600, 320, 760, 440), 2)))
+    [entered] = kinds(more, "entered")
+    assert entered.occupant.key > started.occupant.key
+
+
+def test_restore_ends_occupants_of_zones_edited_meanwhile():
+    engine = OccupancyEngine(camera(grace_s=60, leave_s=30))
+    run(engine, [(s, dets((PARKED, 7))) for s in range(0, 70, 2)])
+    restored, ended = OccupancyEngine.restore(camera(grace_s=120, leave_s=30), engine.snapshot())
+    assert [e.kind for e in ended] == ["violation_ended"]
+    assert ended[0].at == T0 + timedelta(seconds=68), "ended at its last sighting"
+    assert restored.occupants() == []
+
+
+def test_expire_ends_what_was_not_seen_for_leave_s_even_if_it_is_back():
+    engine = OccupancyEngine(camera(grace_s=60, leave_s=30))
+    run(engine, [(s, dets((PARKED, 7))) for s in range(0, 70, 2)])
+    # the camera was away 20 s (< leave_s): nothing ends
+    assert engine.expire(T0 + timedelta(seconds=88)) == []
+    # away 31 s (>= leave_s): the violation ends at its last sighting, even though the car is seen again now
+    [ended] = engine.expire(T0 + timedelta(seconds=99))
+    assert ended.kind == "violation_ended" and ended.at == T0 + timedelta(seconds=68)
+    events = engine.update(T0 + timedelta(seconds=99), dets((PARKED, 7)))
+    assert [e.kind for e in events] == ["entered"], "what is there now is a new occupant with a fresh dwell"
+
+
+def test_restore_rejects_unknown_format():
+    with pytest.raises(ValueError, match="format"):
+        OccupancyEngine.restore(camera(), {"format": 99})

@@ -14,11 +14,16 @@ Rules (per zone):
 - an occupant missing from a frame is kept for ``leave_s`` (occlusion, missed detection); a detection at the
   same resting place takes it over even under a new tracker ID;
 - it ends when the occupant has been missing for ``leave_s``; ``ended_at`` is the last time it was seen.
+
+Durable state: ``snapshot()`` gives the engine's state as plain JSON and ``OccupancyEngine.restore`` takes it back,
+so a camera restarted (another process, another machine) goes on with the same occupants and violations.
+``expire(at)`` ends whatever has not been seen for ``leave_s`` by ``at``: a camera that was away (restart, stream
+gap) longer than that cannot claim the object stayed.
 """
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
@@ -31,6 +36,14 @@ from zones.geometry import box_iou, footprint_overlap, relative_drift
 
 Box = tuple[float, float, float, float]
 EventKind = Literal["entered", "moved", "violation_started", "violation_ended", "left"]
+SNAPSHOT_FORMAT = 1
+
+
+def zone_signature(zone: Zone) -> str:
+    """What makes two zones the same for its occupants: a state saved under another signature does not apply."""
+    parts = (zone.polygon.wkt, zone.kind, zone.grace_s, zone.leave_s, zone.min_overlap, sorted(zone.classes),
+             zone.schedule.windows)
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,35 @@ class Occupant:
     def in_violation(self) -> bool:
         return self.violation_at is not None
 
+    def to_json(self) -> dict:
+        return {
+            "key": self.key, "zone_id": self.zone_id, "class_name": self.class_name, "category": self.category,
+            "confidence": self.confidence, "box": list(self.box), "rest_box": list(self.rest_box),
+            "entered_at": self.entered_at.isoformat(), "still_since": self.still_since.isoformat(),
+            "last_seen": self.last_seen.isoformat(), "sightings_at_rest": self.sightings_at_rest,
+            "rest_frame": self.rest_frame,
+            "violation_at": self.violation_at.isoformat() if self.violation_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Occupant:
+        """Tracker IDs are not restored: a new tracker numbers its tracks afresh, and an old ID would match a
+        stranger. The occupant is found again by its resting place instead."""
+        return cls(
+            key=int(data["key"]), zone_id=data["zone_id"], class_name=data["class_name"], category=data["category"],
+            confidence=float(data["confidence"]), box=_box(data["box"]), rest_box=_box(data["rest_box"]),
+            entered_at=datetime.fromisoformat(data["entered_at"]),
+            still_since=datetime.fromisoformat(data["still_since"]),
+            last_seen=datetime.fromisoformat(data["last_seen"]),
+            sightings_at_rest=int(data["sightings_at_rest"]), rest_frame=int(data["rest_frame"]),
+            violation_at=datetime.fromisoformat(data["violation_at"]) if data["violation_at"] else None,
+        )
+
+
+def _box(values: list) -> Box:
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return (x1, y1, x2, y2)
+
 
 @dataclass(frozen=True)
 class OccupancyEvent:
@@ -95,8 +137,52 @@ class OccupancyEngine:
         self.rules = rules or MotionRules()
         self._occupants: dict[str, dict[int, Occupant]] = {zone.id: {} for zone in camera.zones}
         self._frames: dict[str, int] = {zone.id: 0 for zone in camera.zones}  # frames seen while active
-        self._keys = itertools.count(1)
+        self._next_key = 1
         self._last_at: datetime | None = None
+
+    def snapshot(self) -> dict:
+        """The whole state as plain JSON (times ISO-8601), for ``restore``."""
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "last_at": self._last_at.isoformat() if self._last_at else None,
+            "next_key": self._next_key,
+            "zones": {
+                zone.id: {"signature": zone_signature(zone), "frames": self._frames[zone.id],
+                          "occupants": [occ.to_json() for occ in self._occupants[zone.id].values()]}
+                for zone in self.camera.zones
+            },
+        }
+
+    @classmethod
+    def restore(cls, camera: CameraZones, snapshot: dict,
+                rules: MotionRules | None = None) -> tuple[OccupancyEngine, list[OccupancyEvent]]:
+        """An engine that goes on from ``snapshot``; occupants of zones that were edited or removed meanwhile end
+        (the returned events, at their last sighting)."""
+        if snapshot.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"unknown occupancy snapshot format {snapshot.get('format')!r}")
+        engine = cls(camera, rules)
+        engine._next_key = int(snapshot["next_key"])
+        engine._last_at = datetime.fromisoformat(snapshot["last_at"]) if snapshot["last_at"] else None
+        current = {zone.id: zone_signature(zone) for zone in camera.zones}
+        events = []
+        for zone_id, saved in snapshot["zones"].items():
+            occupants = [Occupant.from_json(data) for data in saved["occupants"]]
+            if current.get(zone_id) == saved["signature"]:
+                engine._frames[zone_id] = int(saved["frames"])
+                engine._occupants[zone_id] = {occ.key: occ for occ in occupants}
+            else:
+                events += [cls._end(occ) for occ in occupants]
+        return engine, events
+
+    def expire(self, at: datetime) -> list[OccupancyEvent]:
+        """End every occupant not seen for its zone's ``leave_s`` by ``at``, whether or not it is back now:
+        after a stretch without frames nobody can say it stayed."""
+        events = []
+        for zone in self.camera.zones:
+            occupants = self._occupants[zone.id]
+            for key in [k for k, occ in occupants.items() if (at - occ.last_seen).total_seconds() >= zone.leave_s]:
+                events.append(self._end(occupants.pop(key)))
+        return events
 
     def reconfigure(self, camera: CameraZones) -> list[OccupancyEvent]:
         """Take new zones (an operator edited them) without a restart.
@@ -170,8 +256,9 @@ class OccupancyEngine:
         matched_candidates = {id(c) for c in matches.values()}
         for cand in candidates:
             if id(cand) not in matched_candidates:
+                self._next_key += 1
                 occ = Occupant(
-                    key=next(self._keys),
+                    key=self._next_key - 1,
                     zone_id=zone.id,
                     class_name=cand.class_name,
                     category=cand.category,
