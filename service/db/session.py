@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +38,53 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(parsed)
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _begin_immediate(connection: Connection) -> None:
+    # IMMEDIATE takes the write lock up front (waiting out the busy timeout), so a WAL reader that
+    # wrote in between cannot fail the migration half-way with SQLITE_BUSY_SNAPSHOT.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def sqlite_transactional_ddl(connection: Connection) -> Iterator[None]:
+    """While the block runs, SQLAlchemy transactions on this pysqlite connection are real, DDL included.
+
+    pysqlite (legacy transaction control) only opens a transaction by itself before INSERT, UPDATE,
+    DELETE or REPLACE: a CREATE TABLE, DROP or ALTER issued before one runs in autocommit and is on
+    disk at once, whatever ``begin()``/``rollback()`` say. A migration stopped half-way (a full disk, a
+    failing step) thus left tables behind without the version row, and the next run died on "table
+    ... already exists". The fix is SQLAlchemy's documented recipe (SQLite dialect, "Serializable
+    isolation / Savepoints / Transactional DDL"): turn the driver's own transaction handling off and
+    emit BEGIN from the ``begin`` event. It is scoped to this one connection and this block; the
+    application's sessions keep the driver's default behaviour, and the connection goes back to the
+    pool as it came. Other backends (PostgreSQL has transactional DDL) pass through untouched.
+    """
+    dbapi = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+    if (
+        not isinstance(dbapi, sqlite3.Connection)
+        # Python 3.12+ explicit autocommit (make_engine never sets it): False already keeps a
+        # transaction open around DDL, True ignores commit()/rollback() altogether.
+        or getattr(dbapi, "autocommit", -1) != getattr(sqlite3, "LEGACY_TRANSACTION_CONTROL", -1)
+        # The driver already began one (before a write); DDL joins it, and setting isolation_level
+        # to None now would commit it.
+        or dbapi.in_transaction
+    ):
+        yield
+        return
+    saved = dbapi.isolation_level
+    dbapi.isolation_level = None
+    event.listen(connection, "begin", _begin_immediate)
+    try:
+        if connection.in_transaction():  # begun by SQLAlchemy (autobegin), never by the driver
+            _begin_immediate(connection)
+        yield
+    finally:
+        event.remove(connection, "begin", _begin_immediate)
+        if not connection.closed and not connection.invalidated:
+            # Does not commit: only setting it *to* None would. An open transaction stays open for
+            # its owner to commit or roll back.
+            dbapi.isolation_level = saved
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
 from service.db.models import Base, UtcDateTime
-from service.db.session import make_engine
+from service.db.session import make_engine, sqlite_transactional_ddl
 
 config = context.config
 if config.config_file_name is not None:
@@ -56,11 +56,18 @@ def _run(connection: Connection) -> None:
         connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         connection.commit()
     try:
-        _configure(sqlite, connection=connection)
-        with context.begin_transaction():
-            context.run_migrations()
-            if toggle_fks and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
-                raise RuntimeError(f"migration left rows with dangling foreign keys: {broken[:5]}")
+        # All the steps of one run in ONE transaction, committed or rolled back as a whole, so a run
+        # that stops half-way (a full disk, a failing step) leaves the database at the revision it
+        # started from. PostgreSQL has transactional DDL; on SQLite the driver has to be told to
+        # really begin (see sqlite_transactional_ddl), and Alembic, which takes SQLite for a
+        # non-transactional-DDL backend, to keep the batch-mode table rebuilds inside that
+        # transaction instead of committing after each step.
+        with sqlite_transactional_ddl(connection):
+            _configure(sqlite, connection=connection, transactional_ddl=True, transaction_per_migration=False)
+            with context.begin_transaction():
+                context.run_migrations()
+                if toggle_fks and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
+                    raise RuntimeError(f"migration left rows with dangling foreign keys: {broken[:5]}")
     finally:
         if toggle_fks:
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
