@@ -199,7 +199,8 @@ Opener = Callable[[str], "cv2.VideoCapture"]
 
 
 def _open_stream(url: str) -> cv2.VideoCapture:
-    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 10_000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 10_000]
+    # a camera that stops answering is noticed within 5 s (a closed connection at once)
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 10_000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 5_000]
     return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
 
 
@@ -208,17 +209,24 @@ class StreamSource:
     """A live camera: frames stamped with the wall clock; a dropped stream is reopened with back-off.
 
     Every frame is read (so the decoder never lags behind the camera) but only one per ``1/fps`` seconds is
-    yielded. ``max_reconnects`` None means keep trying for ever, which is what a camera worker wants.
+    yielded. The iterator does not end when the stream drops: it reconnects, so whoever consumes it keeps its
+    state across the gap. It ends only after ``max_reconnects`` failed attempts or ``give_up_after_s`` without a
+    frame (None: never, which is what a camera worker wants), or when ``stopped()`` says so; a stream that never
+    delivered a frame by then raises ``SourceError``. ``on_status`` hears "reconnecting" (with the reason) the
+    moment frames stop and "running" when they come back.
     """
 
     url: str
     fps: float
     tz: ZoneInfo
     max_reconnects: int | None = None
+    give_up_after_s: float | None = None
     backoff_s: tuple[float, float] = (1.0, 60.0)
     opener: Opener = _open_stream
     clock: Callable[[], float] = time.time
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], object] = time.sleep
+    stopped: Callable[[], bool] = lambda: False
+    on_status: Callable[[str, str | None], None] | None = None
     live: bool = True
     expected_frames: int | None = None
     gaps: list[StreamGap] = field(default_factory=list)
@@ -234,15 +242,20 @@ class StreamSource:
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), timezone.utc).astimezone(self.tz)
 
+    def _status(self, state: str, reason: str | None) -> None:
+        if self.on_status is not None:
+            self.on_status(state, reason)
+
     def frames(self) -> Iterator[Frame]:
         index, failures, next_yield = 0, 0, 0.0
         gap_start: datetime | None = None
         gap_reason = ""
-        while True:
+        waiting_since = self.clock()  # start of the current stretch without frames
+        while not self.stopped():
             capture = self.opener(self.url)
             reason = "could not open stream"
             if capture.isOpened():
-                while True:
+                while not self.stopped():
                     ok, image = capture.read()
                     if not ok or image is None:
                         reason = "stream stopped delivering frames"
@@ -250,21 +263,35 @@ class StreamSource:
                     if gap_start is not None:
                         self._close_gap(gap_start, self._now(), gap_reason)
                         gap_start = None
+                    if failures or index == 0:
+                        self._status("running", None)
                     failures = 0
-                    now = self.clock()
+                    now = waiting_since = self.clock()
                     if now >= next_yield:
                         next_yield = now + 1.0 / self.fps
                         yield Frame(image, self._now(), index)
                         index += 1
             capture.release()
+            if self.stopped():
+                break
             if gap_start is None:
                 gap_start, gap_reason = self._now(), reason
                 log.warning("%s: %s; reconnecting", self.description, reason)
+                self._status("reconnecting", reason)
             failures += 1
+            gave_up = None
             if self.max_reconnects is not None and failures > self.max_reconnects:
-                self._close_gap(gap_start, None, f"{gap_reason}; gave up after {self.max_reconnects} reconnects")
+                gave_up = f"gave up after {self.max_reconnects} reconnects"
+            elif self.give_up_after_s is not None and self.clock() - waiting_since >= self.give_up_after_s:
+                gave_up = f"gave up after {self.give_up_after_s:g} s without frames"
+            if gave_up:
+                if index == 0:
+                    raise SourceError(f"{self.description}: {gap_reason}; {gave_up}")
+                self._close_gap(gap_start, None, f"{gap_reason}; {gave_up}")
                 return
             self.sleep(min(self.backoff_s[0] * 2 ** (failures - 1), self.backoff_s[1]))
+        if gap_start is not None:
+            self._close_gap(gap_start, None, f"{gap_reason}; stopped")
 
     def _close_gap(self, started: datetime, ended: datetime | None, reason: str) -> None:
         gap = StreamGap(started, ended, reason)
@@ -278,10 +305,11 @@ def redact_url(url: str) -> str:
     return re.sub(r"(://)[^/@]+@", r"\1***@", url)
 
 
-def open_source(spec: str, *, fps: float, tz: ZoneInfo, start: datetime | None = None) -> FrameSource:
-    """Pick the source kind from what ``spec`` names."""
+def open_source(spec: str, *, fps: float, tz: ZoneInfo, start: datetime | None = None,
+                stream_timeout_s: float | None = 30.0) -> FrameSource:
+    """Pick the source kind from what ``spec`` names; a stream is given up after ``stream_timeout_s`` without frames."""
     if spec.lower().startswith(STREAM_SCHEMES):
-        return StreamSource(spec, fps, tz)
+        return StreamSource(spec, fps, tz, give_up_after_s=stream_timeout_s)
     path = Path(spec)
     if not path.exists():
         raise SourceError(f"{spec}: no such file or folder")

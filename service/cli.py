@@ -20,7 +20,7 @@ from zones.geometry import footprint_overlap
 
 log = logging.getLogger("firelane")
 SAMPLES = PROJECT_ROOT / "samples"
-EXIT_BAD_INPUT, EXIT_SOURCE, EXIT_MODEL = 2, 3, 4
+EXIT_BAD_INPUT, EXIT_SOURCE, EXIT_MODEL, EXIT_OUTPUT, EXIT_DATABASE = 2, 3, 4, 5, 6
 
 
 def _parse_time(text: str, camera: CameraZones) -> datetime:
@@ -29,6 +29,16 @@ def _parse_time(text: str, camera: CameraZones) -> datetime:
     except ValueError:
         raise SystemExit(f"firelane: --start {text!r} is not an ISO-8601 time such as 2026-11-02T09:00:00+08:00")
     return value if value.tzinfo else value.replace(tzinfo=camera.timezone)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0 and at most 86400 seconds")
+    return value
 
 
 def _detector(args: argparse.Namespace, settings: Settings, imgsz: int):
@@ -63,6 +73,19 @@ def _print_report(report: RunReport) -> None:
         print(f"            evidence: {record.evidence.folder}")
     print(f"violations.jsonl: {report.jsonl}")
     print(f"database: {redact_url(report.database_url)}")
+    for problem in report.output_problems:
+        print(f"firelane: not written: {problem}", file=sys.stderr)
+    if report.waiting_in_spool:
+        print(f"firelane: the database did not answer; {report.waiting_in_spool} save(s) wait in {report.spool_dir} "
+              "and are written by the next run or `firelane serve`", file=sys.stderr)
+
+
+def _run_exit_code(report: RunReport) -> int:
+    if report.interrupted:
+        return 130
+    if report.output_problems:
+        return EXIT_OUTPUT
+    return EXIT_DATABASE if report.waiting_in_spool else 0
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -70,14 +93,19 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     imgsz = args.imgsz or camera.imgsz or settings.imgsz
     camera = replace(camera, imgsz=imgsz)
     start = _parse_time(args.start, camera) if args.start else None
-    source = open_source(args.source, fps=args.fps or settings.fps, tz=camera.timezone, start=start)
+    source = open_source(args.source, fps=args.fps or settings.fps, tz=camera.timezone, start=start,
+                         stream_timeout_s=args.stream_timeout)
     detector = _detector(args, settings, imgsz)
     log.info("%s → %s, zones %s", source.description, detector.name, ", ".join(z.id for z in camera.zones))
     out_dir = Path(args.out) if args.out else settings.out_dir
-    report = run_camera(source, camera, detector, settings, out_dir, args.db, progress=not args.quiet,
-                        gate_max_skip_s=None if args.no_gate else 5.0)
+    try:
+        report = run_camera(source, camera, detector, settings, out_dir, args.db, progress=not args.quiet,
+                            gate_max_skip_s=None if args.no_gate else 5.0, database_wait_s=args.db_wait)
+    except OSError as error:
+        print(f"firelane: cannot write to {out_dir}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_OUTPUT
     _print_report(report)
-    return 130 if report.interrupted else 0
+    return _run_exit_code(report)
 
 
 def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
@@ -292,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--db", help="SQLAlchemy database URL (default: SQLite in the output folder)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.add_argument("--no-gate", action="store_true", help="run the detector on every frame, even in still scenes")
+    run.add_argument("--stream-timeout", type=_positive_seconds, default=30.0, metavar="S",
+                     help="a stream that delivers no frame for S seconds ends the run (never opened: exit 3)")
+    run.add_argument("--db-wait", type=_positive_seconds, default=30.0, metavar="S",
+                     help="at the end, wait up to S seconds for an unreachable database (then exit 6)")
     run.set_defaults(handler=cmd_run)
 
     detect = commands.add_parser("detect", help="detect objects in one image and say which zones they occupy")

@@ -67,6 +67,8 @@ def write_webm(frames: Iterable[np.ndarray], path: Path, fps: float, max_width: 
             raise ClipError(f"no frames given for {path}")
         writer.release()
         writer = None
+        if os.statvfs(tmp.parent).f_bavail == 0:  # FFmpeg does not report a failed write; a full disk shows here
+            raise ClipError(f"disk full while writing {path.name}")
         os.replace(tmp, path)
     finally:
         if writer is not None:

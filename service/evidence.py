@@ -2,12 +2,16 @@
 
 The manifest lists every file with its SHA-256 and the violation's facts; its own hash goes to the database, so
 altering any file or the manifest afterwards shows.
+
+A file that cannot be written (a full or read-only disk) does not stop the violation: it is named in ``problems``,
+nothing half-written is left behind, and the violation's facts still reach the database marked incomplete.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -16,11 +20,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from service.clip import write_webm
+from service.clip import ClipError, write_webm
 from service.overlay import OverlayBox, OverlayZone, crop_object, draw_overlay
 from zones.config import CameraZones, Zone
 from zones.occupancy import Occupant
 
+log = logging.getLogger(__name__)
 KIND_LABELS = {"fire_lane": "消防车通道", "rescue_site": "消防救援场地", "no_parking": "禁停区"}
 ROLE_LABELS = {"begin": "① 开始占用", "grace": "② 超过允许停留时间", "latest": "③ 最新画面", "last": "③ 最后画面"}
 MEDIA_TYPES = {".jpg": "image/jpeg", ".webm": "video/webm", ".json": "application/json"}
@@ -36,8 +41,12 @@ def sha256_file(path: Path) -> str:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _jpeg(image: np.ndarray, quality: int = 92) -> bytes:
@@ -67,6 +76,11 @@ class EvidenceFile:
         data["captured_at"] = self.captured_at.isoformat() if self.captured_at else None
         return data
 
+    @classmethod
+    def from_json(cls, data: dict) -> EvidenceFile:
+        captured_at = datetime.fromisoformat(data["captured_at"]) if data["captured_at"] else None
+        return cls(data["name"], data["role"], data["media_type"], data["sha256"], int(data["bytes"]), captured_at)
+
 
 @dataclass
 class EvidenceSet:
@@ -79,19 +93,45 @@ class EvidenceSet:
     font_path: Path | None = None
     files: dict[str, EvidenceFile] = field(default_factory=dict)
     manifest_sha256: str | None = None
+    manifest_bytes: int | None = None
+    problems: list[str] = field(default_factory=list)  # files that could not be written, with the reason
 
     @property
     def folder(self) -> Path:
         return self.root / self.relative_dir
 
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+    def state(self) -> dict:
+        """What a restarted camera needs to go on adding to this folder."""
+        return {"dir": self.relative_dir.as_posix(), "files": [f.to_json() for f in self.files.values()],
+                "manifest_sha256": self.manifest_sha256, "manifest_bytes": self.manifest_bytes,
+                "problems": list(self.problems)}
+
+    @classmethod
+    def resume(cls, root: Path, state: dict, camera: CameraZones, zone: Zone, font_path: Path | None) -> EvidenceSet:
+        files = {f["name"]: EvidenceFile.from_json(f) for f in state["files"]}
+        return cls(root, Path(state["dir"]), camera, zone, font_path, files, state["manifest_sha256"],
+                   state["manifest_bytes"], list(state["problems"]))
+
+    def _failed(self, name: str, error: Exception) -> None:
+        reason = getattr(error, "strerror", None) or str(error)
+        self.problems.append(f"{name}: {reason}")
+        log.error("evidence %s/%s not written: %s", self.relative_dir.as_posix(), name, reason)
+
     def _add(self, name: str, role: str, data: bytes | None, captured_at: datetime | None) -> None:
         path = self.folder / name
-        if data is not None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            _write_atomically(path, data)
-        self.files[name] = EvidenceFile(
-            name, role, MEDIA_TYPES[path.suffix], sha256_file(path), path.stat().st_size, captured_at
-        )
+        try:
+            if data is not None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                _write_atomically(path, data)
+            self.files[name] = EvidenceFile(
+                name, role, MEDIA_TYPES[path.suffix], sha256_file(path), path.stat().st_size, captured_at
+            )
+        except OSError as error:
+            self._failed(name, error)
 
     def add_still(self, number: int, role: str, image: np.ndarray, captured_at: datetime, occupant: Occupant) -> None:
         """Write the frame twice: with the overlay a reviewer reads, and untouched as the original."""
@@ -109,13 +149,23 @@ class EvidenceSet:
         self._add(f"{stem}.jpg", role, _jpeg(overlay), captured_at)
         self._add(f"{stem}.clean.jpg", f"{role}_clean", _jpeg(image, quality=95), captured_at)
 
+    def discard(self, stem: str) -> None:
+        """Remove an interim still (and its clean copy) that a later one replaces."""
+        for name in (f"{stem}.jpg", f"{stem}.clean.jpg"):
+            if self.files.pop(name, None) is not None:
+                (self.folder / name).unlink(missing_ok=True)
+
     def add_crop(self, image: np.ndarray, box: tuple[float, float, float, float], captured_at: datetime) -> None:
         """The object enlarged, for reading its plate."""
         self._add("crop.jpg", "crop", _jpeg(crop_object(image, box), quality=95), captured_at)
 
     def add_clip(self, frames: list[np.ndarray], fps: float, captured_at: datetime) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        write_webm(frames, self.folder / "clip.webm", fps)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_webm(frames, self.folder / "clip.webm", fps)
+        except (OSError, ClipError) as error:
+            self._failed("clip.webm", error)
+            return
         self._add("clip.webm", "clip", None, captured_at)
 
     def write_manifest(self, facts: dict) -> None:
@@ -125,9 +175,14 @@ class EvidenceSet:
             "files": [f.to_json() for f in sorted(self.files.values(), key=lambda f: f.name)],
         }
         data = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.folder / "manifest.json", data)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _write_atomically(self.folder / "manifest.json", data)
+        except OSError as error:  # the previous manifest (if any) stays, and still matches its hash
+            self._failed("manifest.json", error)
+            return
         self.manifest_sha256 = hashlib.sha256(data).hexdigest()
+        self.manifest_bytes = len(data)
 
 
 def verify_manifest(folder: Path) -> list[str]:

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     fps: float = Field(2.0, gt=0, le=60, description="frames sampled per second of video")
     allow_download: bool = True
     export_openvino: bool = True
+    spool_dir: Path | None = Field(None, description="durable local spool of violations and camera checkpoints "
+                                   "waiting for the database; default <out_dir>/spool")
     clip_pre_s: float = Field(8.0, ge=0)
     clip_post_s: float = Field(8.0, ge=0)
     font: Path | None = None
@@ -70,6 +72,10 @@ class Settings(BaseSettings):
 
     def database_url_for(self, out_dir: Path) -> str:
         return self.database_url or f"sqlite:///{(out_dir / 'firelane.db').resolve()}"
+
+    @property
+    def spool_root(self) -> Path:
+        return (self.spool_dir or self.out_dir / "spool").expanduser()
 
     @property
     def evidence_root(self) -> Path:

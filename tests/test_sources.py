@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -138,14 +139,36 @@ def test_stream_that_drops_is_reopened_with_backoff_and_the_gap_reported():
     assert "secret" not in source.description
 
 
-def test_dead_stream_url_gives_up_after_retries_without_crashing():
+def _dead_url() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens here once closed
-    source = StreamSource(f"http://127.0.0.1:{port}/cam.mjpg", fps=1.0, tz=TZ, max_reconnects=1,
-                          backoff_s=(0.01, 0.01))
+    return f"http://127.0.0.1:{port}/cam.mjpg"
+
+
+def test_dead_stream_url_gives_up_after_retries_with_a_source_error():
+    source = StreamSource(_dead_url(), fps=1.0, tz=TZ, max_reconnects=1, backoff_s=(0.01, 0.01))
+    with pytest.raises(SourceError, match="could not open stream; gave up after 1 reconnects"):
+        list(source.frames())
+
+
+def test_dead_stream_gives_up_after_the_configured_wait_and_reports_reconnecting():
+    statuses = []
+    source = StreamSource(_dead_url(), fps=1.0, tz=TZ, give_up_after_s=0.3, backoff_s=(0.05, 0.05),
+                          on_status=lambda state, reason: statuses.append((state, reason)))
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="gave up after 0.3 s without frames"):
+        list(source.frames())
+    assert time.monotonic() - started < 5
+    assert statuses == [("reconnecting", "could not open stream")], "said once, the moment frames stopped"
+
+
+def test_a_stopped_worker_ends_a_reconnecting_stream():
+    stop_after = time.monotonic() + 0.3
+    source = StreamSource(_dead_url(), fps=1.0, tz=TZ, backoff_s=(0.05, 0.05),
+                          stopped=lambda: time.monotonic() > stop_after)
     assert list(source.frames()) == []
-    assert len(source.gaps) == 1 and "could not open" in source.gaps[0].reason
+    assert "stopped" in source.gaps[-1].reason
 
 
 def test_redact_url():

@@ -174,6 +174,11 @@ class OccupancyEngine:
                 events += [cls._end(occ) for occ in occupants]
         return engine, events
 
+    @property
+    def last_at(self) -> datetime | None:
+        """Capture time of the latest frame taken (frames before it are refused)."""
+        return self._last_at
+
     def expire(self, at: datetime) -> list[OccupancyEvent]:
         """End every occupant not seen for its zone's ``leave_s`` by ``at``, whether or not it is back now:
         after a stretch without frames nobody can say it stayed."""
@@ -326,6 +331,10 @@ class OccupancyEngine:
             occ = replace(occ, violation_at=at)
             events.append(OccupancyEvent("violation_started", at, occ))
         return occ, events
+
+    def end_all(self) -> list[OccupancyEvent]:
+        """End every occupant at its last sighting (the camera stops watching for good)."""
+        return [event for zone in self.camera.zones for event in self._end_all(zone)]
 
     @staticmethod
     def _end(occ: Occupant) -> OccupancyEvent:

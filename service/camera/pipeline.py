@@ -3,6 +3,12 @@
 Each stage hands the next one plain values (``Frame``, ``Detections``, ``OccupancyEvent``), so stages can be
 timed, swapped or run elsewhere; this module only keeps what evidence needs: the frame in which each occupant
 came to rest, the latest frame of each violator, and a short ring of frames for clips.
+
+Durable state. With a ``state_store`` the pipeline checkpoints its occupancy state and its open violations (their
+evidence so far) as they change, and a new pipeline of the same camera, in this process or another, resumes from
+the latest checkpoint at its first frame: an open violation whose object is still there goes on under the same id;
+one not seen for its zone's ``leave_s`` (the camera was away that long) ends at its last sighting. Frames of
+objects waiting out their grace time are kept beside the evidence so their "begin" still survives too.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+from shapely.geometry import Polygon
 
 from detector.backends import Detector
 from detector.detections import Detections
@@ -29,10 +36,27 @@ from service.evidence import EvidenceSet
 from service.timing import StageTimes
 from zones.config import CameraZones, Zone
 from zones.occupancy import MotionRules, OccupancyEngine, OccupancyEvent, Occupant
+from zones.schedule import Schedule
 
 log = logging.getLogger(__name__)
+
 _ID_NAMESPACE = uuid.UUID("6f1c3a52-0d1e-4f57-9a51-6b1f2e4c9d10")
 CLIP_WIDTH = 960
+CHECKPOINT_FORMAT = 1
+WAITING_DIR = "_waiting"  # per camera, beside its evidence: frames of occupants still in their grace time
+
+
+def zone_to_json(zone: Zone) -> dict:
+    return {"id": zone.id, "name": zone.name, "kind": zone.kind, "polygon": list(zone.polygon.exterior.coords)[:-1],
+            "grace_s": zone.grace_s, "classes": sorted(zone.classes), "min_overlap": zone.min_overlap,
+            "leave_s": zone.leave_s, "windows": [list(w) for w in zone.schedule.windows]}
+
+
+def zone_from_json(data: dict) -> Zone:
+    """The zone a violation was recorded in, even after an operator changed or removed it."""
+    return Zone(data["id"], data["name"], data["kind"], Polygon(data["polygon"]), float(data["grace_s"]),
+                frozenset(data["classes"]), float(data["min_overlap"]), float(data["leave_s"]),
+                Schedule(tuple((int(a), int(b)) for a, b in data["windows"])))
 
 
 @dataclass
@@ -47,6 +71,7 @@ class ViolationRecord:
     evidence: EvidenceSet
     ended_at: datetime | None = None
     latest_frame: Frame | None = None
+    latest_still_at: datetime | None = None  # capture time of the latest still written while it goes on
 
     @property
     def duration_s(self) -> float:
@@ -78,6 +103,7 @@ class ViolationRecord:
             "duration_s": round(self.duration_s, 1),
             "grace_s": self.zone.grace_s,
             "box": [round(v, 1) for v in self.occupant.box],
+            "evidence_complete": self.evidence.complete,
         }
 
     def db_fields(self) -> dict:
@@ -87,16 +113,32 @@ class ViolationRecord:
             "started_at": self.started_at,
             "violation_at": self.violation_at,
             "ended_at": self.ended_at,
+            "last_seen_at": self.occupant.last_seen,
             "duration_s": self.duration_s,
             "box": [float(v) for v in self.occupant.box],
             "evidence_dir": self.evidence.relative_dir.as_posix(),
             "manifest_sha256": self.evidence.manifest_sha256,
+            "evidence_complete": self.evidence.complete,
+            "evidence_problem": "; ".join(self.evidence.problems)[:4000] or None,
         }
+
+    def state(self) -> dict:
+        """What a restarted camera needs to go on with this violation (no frames: they are in the evidence)."""
+        return {"id": self.id, "zone": zone_to_json(self.zone), "occupant": self.occupant.to_json(),
+                "started_at": self.started_at.isoformat(), "violation_at": self.violation_at.isoformat(),
+                "source": self.source, "evidence": self.evidence.state(),
+                "latest_still_at": self.latest_still_at.isoformat() if self.latest_still_at else None}
 
 
 class ViolationStore(Protocol):
     def save(self, record: ViolationRecord, final: bool) -> None:
         """Called when a violation starts or its evidence grows (final=False) and once when it is settled."""
+
+
+class StateStore(Protocol):
+    def save_checkpoint(self, camera_id: str, state: dict, capture_at: datetime | None) -> None: ...
+
+    def load_checkpoint(self, camera_id: str) -> dict | None: ...
 
 
 @dataclass
@@ -126,6 +168,10 @@ class CameraPipeline:
     font_path: Path | None = None
     rules: MotionRules = field(default_factory=MotionRules)
     gate_max_skip_s: float | None = 5.0  # None: run the detector on every frame
+    state_store: StateStore | None = None  # None: nothing is checkpointed or resumed
+    checkpoint_every_s: float = 2.0  # capture time between checkpoints while anything is in a zone
+    latest_every_s: float = 30.0  # capture time between "latest" stills of a violation that goes on
+    keep_settled: bool = True  # False for long-running cameras: settled records are not kept in ``violations``
     violations: list[ViolationRecord] = field(default_factory=list)
     times: StageTimes = field(default_factory=StageTimes)
 
@@ -134,6 +180,7 @@ class CameraPipeline:
         self.tracker = ObjectTracker(fps=self.sample_fps or 1.0, keep_lost_s=keep_lost_s)
         self.engine: OccupancyEngine | None = None
         self._rest_frames: dict[int, Frame] = {}
+        self._waiting_on_disk: dict[int, datetime] = {}  # occupant key → capture time of the rest frame written
         self._active: dict[int, ViolationRecord] = {}
         ring = math.ceil(self.clip_pre_s * self.sample_fps) + 1 if self.sample_fps else 0
         self._ring: deque[np.ndarray] = deque(maxlen=ring)
@@ -141,8 +188,13 @@ class CameraPipeline:
         self.gate: MotionGate | None = None
         self._pending_reconfigure = False
         self._last_detections = (Detections.empty(), Detections.empty())
+        self._checkpoint_at: datetime | None = None
 
-    def _configure(self, width: int, height: int) -> None:
+    @property
+    def open_violations(self) -> list[ViolationRecord]:
+        return list(self._active.values())
+
+    def _configure(self, width: int, height: int, at: datetime) -> None:
         """Fit zones to the frames actually received and (re)build the occupancy engine and the gate."""
         if (width, height) != self.camera.frame_size:
             log.warning(
@@ -152,6 +204,8 @@ class CameraPipeline:
             self.camera = self.camera.scaled_to(width, height)
         if self.engine is None:
             self.engine = OccupancyEngine(self.camera, self.rules)
+            if self.state_store is not None:
+                self._resume(at)
         else:
             for event in self.engine.reconfigure(self.camera):
                 self._handle(event, None, None)
@@ -169,7 +223,10 @@ class CameraPipeline:
         height, width = frame.image.shape[:2]
         if self.engine is None or self._pending_reconfigure:
             self._pending_reconfigure = False
-            self._configure(width, height)
+            self._configure(width, height, frame.captured_at)
+        assert self.engine is not None
+        if self.engine.last_at is not None and frame.captured_at < self.engine.last_at:
+            return FrameResult(frame, Detections.empty(), [])  # already taken before a restart (a replayed file)
         with self.times.measure("gate"):
             run_detector = self.gate is None or self.gate.needs_detection(frame.image, frame.captured_at)
         if run_detector:
@@ -181,9 +238,16 @@ class CameraPipeline:
         else:  # nothing moved around the zones: what was there is still there
             detections, tracked = self._last_detections
         with self.times.measure("zones"):
-            events = self.engine.update(frame.captured_at, tracked)
+            # Regular sources (video, streams) look every 1/fps s: a longer stretch without frames is a gap, and
+            # what was not seen for leave_s across it cannot be said to have stayed. Stills are minutes apart
+            # by nature, so there only a frame that does not show the object counts.
+            events = self.engine.expire(frame.captured_at) if self.sample_fps else []
+            events += self.engine.update(frame.captured_at, tracked)
         with self.times.measure("evidence"):
             self._after_occupancy(frame, events)
+        if self.state_store is not None:
+            with self.times.measure("checkpoint"):
+                self._maybe_checkpoint(frame.captured_at, events)
         return FrameResult(frame, detections, events)
 
     def _after_occupancy(self, frame: Frame, events: list[OccupancyEvent]) -> None:
@@ -198,18 +262,34 @@ class CameraPipeline:
             record.occupant = current[key]
             if record.occupant.last_seen == frame.captured_at:
                 record.latest_frame = frame
+                since = record.latest_still_at or record.violation_at
+                if (frame.captured_at - since).total_seconds() >= self.latest_every_s:
+                    self._add_latest(record, "latest")
+                    self._save(record, final=False)
         if small is not None:
             self._ring.append(small)
 
-    def finish(self) -> None:
-        """The source ended: settle evidence of violations still going on (their ``ended_at`` stays null)."""
+    def finish(self, settle: bool = True) -> None:
+        """The source ended or the camera stops. ``settle``: violations still going on are settled (their
+        ``ended_at`` stays null), as a run over a recording wants; otherwise they stay open in the checkpoint,
+        for the camera to resume (a server stopping, a camera moving)."""
         for clip in list(self._clips):
             self._write_clip(clip)
-        for record in self._active.values():
-            self._add_latest(record, "latest")
-            self._save(record, final=True)
-        self._active.clear()
-        self._rest_frames.clear()
+        if settle:
+            for record in self._active.values():
+                self._add_latest(record, "latest")
+                self._save(record, final=True)
+                self._forget(record)
+            self._active.clear()
+            self._rest_frames.clear()
+        if self.state_store is not None and self.engine is not None and self.engine.last_at is not None:
+            self._checkpoint(self.engine.last_at)
+
+    def end_open_violations(self) -> None:
+        """The camera stops watching for good (disabled, deleted): what it watched ends at its last sighting."""
+        if self.engine is not None:
+            for event in self.engine.end_all():
+                self._handle(event, None, None)
 
     def _handle(self, event: OccupancyEvent, frame: Frame | None, small: np.ndarray | None) -> None:
         occ = event.occupant
@@ -217,6 +297,7 @@ class CameraPipeline:
             self._rest_frames[occ.key] = frame
         elif event.kind == "left":
             self._rest_frames.pop(occ.key, None)
+            self._drop_waiting(occ.key)
         elif event.kind == "violation_started" and frame is not None:
             self._start(occ, frame, small)
         elif event.kind == "violation_ended":
@@ -225,8 +306,17 @@ class CameraPipeline:
             record.ended_at = event.at
             for clip in [c for c in self._clips if c.record is record]:
                 self._write_clip(clip)
-            self._add_latest(record, "last")
+            if record.latest_frame is not None:
+                record.evidence.discard("03-latest")  # the last still supersedes the interim one
+                self._add_latest(record, "last")
             self._save(record, final=True)
+            self._forget(record)
+
+    def _forget(self, record: ViolationRecord) -> None:
+        """A settled violation keeps no frames (a long-running camera would otherwise grow without end)."""
+        record.latest_frame = None
+        if not self.keep_settled and record in self.violations:
+            self.violations.remove(record)
 
     def _start(self, occ: Occupant, frame: Frame, small: np.ndarray | None) -> None:
         zone = next(z for z in self.camera.zones if z.id == occ.zone_id)
@@ -238,12 +328,14 @@ class CameraPipeline:
         evidence = EvidenceSet(self.evidence_root, folder, self.camera, zone, self.font_path)
         record = ViolationRecord(violation_id, self.camera, zone, occ, started_at, frame.captured_at, self.source, evidence)
         rest = self._rest_frames.pop(occ.key, frame)
+        self._drop_waiting(occ.key)
         evidence.add_still(1, "begin", rest.image, rest.captured_at, replace(occ, box=occ.rest_box))
         evidence.add_still(2, "grace", frame.image, frame.captured_at, occ)
         evidence.add_crop(frame.image, occ.box, frame.captured_at)
         record.latest_frame = frame
         self._active[occ.key] = record
-        self.violations.append(record)
+        if self.keep_settled:
+            self.violations.append(record)
         if small is not None:
             frames = [*self._ring, small]
             self._clips.append(_PendingClip(record, frames, frame.captured_at + timedelta(seconds=self.clip_post_s)))
@@ -254,6 +346,7 @@ class CameraPipeline:
         frame = record.latest_frame
         if frame is not None:
             record.evidence.add_still(3, role, frame.image, frame.captured_at, record.occupant)
+            record.latest_still_at = frame.captured_at
 
     def _clip_frame(self, image: np.ndarray) -> np.ndarray:
         height, width = image.shape[:2]
@@ -280,3 +373,98 @@ class CameraPipeline:
         for store in self.stores:
             store.save(record, final)
         self.times.add("database", time.perf_counter() - start)
+
+    # --- durable state ---
+
+    def _maybe_checkpoint(self, at: datetime, events: list[OccupancyEvent]) -> None:
+        assert self.engine is not None
+        settled = any(e.kind in ("violation_started", "violation_ended") for e in events)
+        changing = bool(events) or bool(self.engine.occupants())
+        due = self._checkpoint_at is None or (at - self._checkpoint_at).total_seconds() >= self.checkpoint_every_s
+        if settled or (changing and due):
+            self._checkpoint(at)
+
+    def _checkpoint(self, at: datetime) -> None:
+        assert self.engine is not None and self.state_store is not None
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "engine": self.engine.snapshot(),
+            "violations": [record.state() for record in self._active.values()],
+            "waiting": self._write_waiting(),
+        }
+        self.state_store.save_checkpoint(self.camera.camera_id, state, at)
+        self._checkpoint_at = at
+
+    def _waiting_path(self, key: int) -> Path:
+        return self.evidence_root / self.camera.camera_id / WAITING_DIR / f"{key}.jpg"
+
+    def _write_waiting(self) -> dict[str, str]:
+        """Rest frames of occupants resting a while (not every passer-by) on disk, so "begin" survives a restart."""
+        assert self.engine is not None
+        grace = {z.id: z.grace_s for z in self.camera.zones}
+        written = {}
+        for occ in self.engine.occupants():
+            frame = self._rest_frames.get(occ.key)
+            if occ.in_violation or frame is None or occ.dwell_s < max(2.0, 0.25 * grace[occ.zone_id]):
+                continue
+            if self._waiting_on_disk.get(occ.key) != frame.captured_at:
+                path = self._waiting_path(occ.key)
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    ok, data = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+                    partial = path.with_name(f".{path.name}.partial")
+                    partial.write_bytes(data.tobytes())
+                    partial.replace(path)
+                except OSError as error:  # a full disk: "begin" falls back to the first frame after a restart
+                    log.warning("%s: rest frame not kept: %s", path, error.strerror or error)
+                    path.with_name(f".{path.name}.partial").unlink(missing_ok=True)
+                    continue
+                self._waiting_on_disk[occ.key] = frame.captured_at
+            written[str(occ.key)] = frame.captured_at.isoformat()
+        for key in [k for k in self._waiting_on_disk if str(k) not in written]:
+            self._drop_waiting(key)
+        return written
+
+    def _drop_waiting(self, key: int) -> None:
+        if self._waiting_on_disk.pop(key, None) is not None:
+            self._waiting_path(key).unlink(missing_ok=True)
+
+    def _resume(self, at: datetime) -> None:
+        """Go on from the camera's latest checkpoint (see the module docstring)."""
+        assert self.state_store is not None
+        saved = self.state_store.load_checkpoint(self.camera.camera_id)
+        if not saved:
+            return
+        if saved.get("format") != CHECKPOINT_FORMAT:
+            log.warning("camera %s: checkpoint format %r unknown; starting afresh",
+                        self.camera.camera_id, saved.get("format"))
+            return
+        self.engine, ended = OccupancyEngine.restore(self.camera, saved["engine"], self.rules)
+        for data in saved["violations"]:
+            zone = zone_from_json(data["zone"])
+            occupant = Occupant.from_json(data["occupant"])
+            evidence = EvidenceSet.resume(self.evidence_root, data["evidence"], self.camera, zone, self.font_path)
+            record = ViolationRecord(
+                data["id"], self.camera, zone, occupant, datetime.fromisoformat(data["started_at"]),
+                datetime.fromisoformat(data["violation_at"]), data["source"], evidence,
+                latest_still_at=datetime.fromisoformat(data["latest_still_at"]) if data["latest_still_at"] else None,
+            )
+            self._active[occupant.key] = record
+            if self.keep_settled:
+                self.violations.append(record)
+        current = {occ.key for occ in self.engine.occupants()}
+        for key, captured_at in saved["waiting"].items():
+            image = cv2.imread(str(self._waiting_path(int(key))))
+            if int(key) in current and image is not None:
+                self._rest_frames[int(key)] = Frame(image, datetime.fromisoformat(captured_at), -1)
+                self._waiting_on_disk[int(key)] = datetime.fromisoformat(captured_at)
+        # Occupants whose violation the engine no longer knows (an older state written with it) end too.
+        for key in [k for k in self._active if k not in current and all(e.occupant.key != k for e in ended)]:
+            record = self._active[key]
+            ended.append(OccupancyEvent("violation_ended", record.occupant.last_seen, record.occupant))
+        ended += self.engine.expire(at)
+        for event in ended:
+            self._handle(event, None, None)
+        log.info("camera %s: resumed from its checkpoint: %d open violation(s) go on, %d ended while it was away",
+                 self.camera.camera_id, len(self._active), sum(e.kind == "violation_ended" for e in ended))
+        self._checkpoint(self.engine.last_at or at)

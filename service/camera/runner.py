@@ -15,8 +15,9 @@ from tqdm import tqdm
 from detector.backends import Detector
 from detector.sources import Frame, FrameSource, StreamGap
 from service.camera.pipeline import CameraPipeline, ViolationRecord
-from service.settings import Settings
+from service.camera.spool import Spool
 from service.camera.store import DatabaseStore, JsonlStore
+from service.settings import Settings
 from service.timing import StageTimes
 from zones.config import CameraZones
 
@@ -35,6 +36,9 @@ class RunReport:
     interrupted: bool = False
     times: StageTimes = field(default_factory=StageTimes)
     detector_calls: int = 0
+    waiting_in_spool: int = 0  # saves the database has not taken yet (it was unreachable)
+    spool_dir: Path | None = None
+    output_problems: list[str] = field(default_factory=list)  # files that could not be written (disk full)
 
     @property
     def fps(self) -> float:
@@ -85,16 +89,22 @@ def run_camera(
     database_url: str | None = None,
     progress: bool = True,
     gate_max_skip_s: float | None = 5.0,
+    database_wait_s: float = 30.0,
 ) -> RunReport:
+    """Raises OSError when ``out_dir`` cannot be written at all; a disk that fills during the run is reported in
+    ``output_problems`` while the violations' facts still reach the database."""
     out_dir.mkdir(parents=True, exist_ok=True)
     database_url = database_url or settings.database_url_for(out_dir)
     jsonl = out_dir / "violations.jsonl"
-    database = DatabaseStore(database_url)
+    spool_dir = settings.spool_dir or out_dir / "spool"
+    database = DatabaseStore(database_url, spool=Spool(spool_dir / camera.camera_id))
+    database.flush(force=True)  # what an earlier run left waiting goes first
+    jsonl_store = JsonlStore(jsonl)
     pipeline = CameraPipeline(
         camera=camera,
         detector=detector,
         evidence_root=out_dir / "evidence",
-        stores=[database, JsonlStore(jsonl)],
+        stores=[database, jsonl_store],
         source=source.description,
         sample_fps=source.sample_fps,
         clip_pre_s=settings.clip_pre_s,
@@ -129,7 +139,11 @@ def run_camera(
     finally:
         bar.close()
         pipeline.finish()
+        _wait_for_database(database, database_wait_s)
         database.close()
+    problems = [f"{r.id[:8]}: {problem}" for r in pipeline.violations for problem in r.evidence.problems]
+    if jsonl_store.error is not None:
+        problems.append(f"{jsonl.name}: {jsonl_store.error.strerror or jsonl_store.error}")
     return RunReport(
         frames=frames,
         seconds=time.perf_counter() - started,
@@ -141,4 +155,19 @@ def run_camera(
         interrupted=interrupted,
         times=pipeline.times,
         detector_calls=pipeline.times.calls.get("detect", 0),
+        waiting_in_spool=database.pending,
+        spool_dir=database.spool.folder if database.spool else None,
+        output_problems=problems,
     )
+
+
+def _wait_for_database(database: DatabaseStore, wait_s: float) -> None:
+    """Give an unreachable database ``wait_s`` to come back before the run ends with saves still spooled."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        database.flush(force=True)
+        if database.pending == 0 or time.monotonic() >= deadline:
+            return
+        log.warning("database unreachable; %d save(s) wait in the spool (retrying for %.0f s more)",
+                    database.pending, deadline - time.monotonic())
+        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))

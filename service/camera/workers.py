@@ -22,12 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from detector.backends import Detector
 from detector.detections import Detections
-from detector.sources import SourceError, StreamSource, open_source
+from detector.sources import STREAM_SCHEMES, SourceError, StreamSource, open_source
+from service.camera.pipeline import CameraPipeline
+from service.camera.spool import Spool
+from service.camera.store import DatabaseStore, DatabaseUnavailable
 from service.db.models import Camera
 from service.db.zones import current_zones
-from service.camera.pipeline import CameraPipeline
 from service.settings import Settings
-from service.camera.store import DatabaseStore
 from zones.config import CameraZones, ZoneFileError, parse_zones
 from zones.geometry import footprint_overlap
 
@@ -81,8 +82,14 @@ def _describe(camera: CameraZones, detections: Detections, occupants) -> tuple[l
 
 
 class CameraWorker(threading.Thread):
+    """One camera: its pipeline lives as long as the worker, across stream drops and reconnects.
+
+    The pipeline checkpoints its state through ``store``; after an error the worker builds a new pipeline, which
+    resumes from that checkpoint, so a failure inside the pipeline loses nothing that was checkpointed either.
+    """
+
     def __init__(self, camera_id: str, source_url: str, fps: float, zones: CameraZones, zone_version: int,
-                 detector: SharedDetector, engine: Engine, settings: Settings,
+                 detector: SharedDetector, store: DatabaseStore, settings: Settings,
                  on_zone_state: Callable[[str, list[dict]], None] | None = None):
         super().__init__(name=f"camera-{camera_id}", daemon=True)
         self.camera_id = camera_id
@@ -90,90 +97,115 @@ class CameraWorker(threading.Thread):
         self.fps = fps
         self.zones = zones
         self.detector = detector
-        self.engine = engine
+        self.store = store
         self.settings = settings
         self.on_zone_state = on_zone_state
         self.status = CameraStatus(camera_id, zone_version=zone_version)
         self._halt = threading.Event()
+        self._end_open = False
         self._new_zones: tuple[CameraZones, int] | None = None
         self.snapshot_path = settings.out_dir / "snapshots" / f"{camera_id}.jpg"
 
     def update_zones(self, zones: CameraZones, version: int) -> None:
         self._new_zones = (zones, version)
 
-    def stop(self) -> None:
+    def stop(self, end_open: bool = False) -> None:
+        """Stop after the current frame. Open violations stay in the checkpoint for the camera to resume, unless
+        ``end_open`` (the camera was disabled or deleted: nobody will watch them again), which ends them at their
+        last sighting."""
+        self._end_open = end_open
         self._halt.set()
 
+    def _set_state(self, state: str, error: str | None = None) -> None:
+        if (state, error) != (self.status.state, self.status.error):
+            self.status.state, self.status.error = state, error
+            self.store.set_status(self.camera_id, state, error)
+
     def _open(self):
-        if self.source_url.lower().startswith(("rtsp://", "rtsps://", "rtmp://", "http://", "https://")):
-            return StreamSource(self.source_url, self.fps, self.zones.timezone, max_reconnects=3)
+        if self.source_url.lower().startswith(STREAM_SCHEMES):
+            return StreamSource(self.source_url, self.fps, self.zones.timezone, backoff_s=(1.0, 10.0),
+                                sleep=self._halt.wait, stopped=self._halt.is_set,
+                                on_status=lambda state, reason: self._set_state(state, reason))
         return open_source(self.source_url, fps=self.fps, tz=self.zones.timezone, start=None)
+
+    def _new_pipeline(self, source) -> CameraPipeline:
+        return CameraPipeline(self.zones, self.detector, self.settings.evidence_root, [self.store],
+                              source.description, sample_fps=source.sample_fps, clip_pre_s=self.settings.clip_pre_s,
+                              clip_post_s=self.settings.clip_post_s, font_path=self.settings.font,
+                              state_store=self.store, keep_settled=False)
 
     def run(self) -> None:
         failures = 0
+        pipeline: CameraPipeline | None = None
         while not self._halt.is_set():
             try:
-                if not self._run_source():  # a recorded file was played to its end: nothing more will come
-                    self.status.state = "finished"
+                source = self._open()
+                pipeline = pipeline or self._new_pipeline(source)
+                if not self._consume(source, pipeline):  # a recorded file was played to its end
+                    pipeline.finish(settle=True)
+                    self._set_state("finished")
                     return
                 failures = 0
-                if not self._halt.is_set():
-                    self.status.state = "reconnecting"
-            except (SourceError, OSError, cv2.error) as error:
+            except (SourceError, OSError, cv2.error, DatabaseUnavailable) as error:
                 failures += 1
-                self.status.state, self.status.error = "error", str(error)
+                pipeline = None  # the next one resumes from the last checkpoint
+                self._set_state("error", str(error))
                 log.warning("camera %s: %s", self.camera_id, error)
             except Exception as error:  # one camera's bug must not end the others
                 failures += 1
-                self.status.state, self.status.error = "error", f"{type(error).__name__}: {error}"
+                pipeline = None
+                self._set_state("error", f"{type(error).__name__}: {error}")
                 log.exception("camera %s failed", self.camera_id)
             self._halt.wait(min(2.0 * 2 ** min(failures, 5), 60.0))
-        self.status.state = "stopped"
+        if pipeline is not None:
+            try:
+                if self._end_open:
+                    pipeline.end_open_violations()
+                pipeline.finish(settle=False)
+            except Exception:  # noqa: BLE001 - the last checkpoint stands
+                log.exception("camera %s: could not checkpoint on stop", self.camera_id)
+        self._set_state("stopped")
 
-    def _run_source(self) -> bool:
-        """Process the source until it ends or the worker is stopped; True when it is live (reopen it)."""
-        source = self._open()
-        store = DatabaseStore(engine=self.engine)
-        pipeline = CameraPipeline(self.zones, self.detector, self.settings.evidence_root, [store], source.description,
-                                  sample_fps=source.sample_fps, clip_pre_s=self.settings.clip_pre_s,
-                                  clip_post_s=self.settings.clip_post_s, font_path=self.settings.font)
+    def _consume(self, source, pipeline: CameraPipeline) -> bool:
+        """Process frames until the worker stops or the source ends; True when it is live (reopen it)."""
         last_snapshot = 0.0
         last_state: list[dict] | None = None
-        try:
-            for frame in source.frames():
-                if self._halt.is_set():
-                    break
-                if self._new_zones is not None:
-                    zones, version = self._new_zones
-                    self._new_zones = None
-                    pipeline.replace_zones(zones)
-                    self.zones, self.status.zone_version = zones, version
-                    log.info("camera %s: zones version %d applied", self.camera_id, version)
-                result = pipeline.process(frame)
-                assert pipeline.engine is not None
-                objects, zone_states = _describe(pipeline.camera, result.detections, pipeline.engine.occupants())
-                self.status.objects, self.status.zones = objects, zone_states
-                self.status.frames += 1
-                self.status.last_frame_at = frame.captured_at
-                self.status.state, self.status.error = "running", None
-                if time.monotonic() - last_snapshot >= SNAPSHOT_EVERY_S:
-                    self._write_snapshot(frame.image)
-                    last_snapshot = time.monotonic()
-                if self.on_zone_state and zone_states != last_state:
-                    self.on_zone_state(self.camera_id, zone_states)
-                    last_state = zone_states
-        finally:
-            pipeline.finish()
+        for frame in source.frames():
+            if self._halt.is_set():
+                break
+            if self._new_zones is not None:
+                zones, version = self._new_zones
+                self._new_zones = None
+                pipeline.replace_zones(zones)
+                self.zones, self.status.zone_version = zones, version
+                log.info("camera %s: zones version %d applied", self.camera_id, version)
+            result = pipeline.process(frame)
+            assert pipeline.engine is not None
+            objects, zone_states = _describe(pipeline.camera, result.detections, pipeline.engine.occupants())
+            self.status.objects, self.status.zones = objects, zone_states
+            self.status.frames += 1
+            self.status.last_frame_at = frame.captured_at
+            self._set_state("running")
+            if time.monotonic() - last_snapshot >= SNAPSHOT_EVERY_S:
+                self._write_snapshot(frame.image)
+                last_snapshot = time.monotonic()
+            if self.on_zone_state and zone_states != last_state:
+                self.on_zone_state(self.camera_id, zone_states)
+                last_state = zone_states
         return source.live
 
     def _write_snapshot(self, image: np.ndarray) -> None:
         """The latest frame, for operators drawing zones; written atomically so readers never see half a file."""
-        self.snapshot_path.parent.mkdir(parents=True, exist_ok=True)
-        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        if ok:
-            partial = self.snapshot_path.with_suffix(".partial.jpg")
-            partial.write_bytes(data.tobytes())
-            partial.replace(self.snapshot_path)
+        partial = self.snapshot_path.with_suffix(".partial.jpg")
+        try:
+            self.snapshot_path.parent.mkdir(parents=True, exist_ok=True)
+            ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            if ok:
+                partial.write_bytes(data.tobytes())
+                partial.replace(self.snapshot_path)
+        except OSError as error:  # a full disk costs the snapshot, not the camera
+            partial.unlink(missing_ok=True)
+            log.warning("camera %s: snapshot not written: %s", self.camera_id, error.strerror or error)
 
 
 class WorkerSupervisor:
@@ -187,6 +219,21 @@ class WorkerSupervisor:
         self.on_zone_state = on_zone_state
         self.workers: dict[str, CameraWorker] = {}
         self.problems: dict[str, str] = {}  # camera id → why it is not running (no zones, invalid zones)
+        # One store (and spool) per camera, kept after its worker stops so what waits in the spool still drains;
+        # spools left by an earlier process are picked up here too.
+        self.stores: dict[str, DatabaseStore] = {}
+        if settings.spool_root.is_dir():
+            for folder in sorted(p for p in settings.spool_root.iterdir() if p.is_dir()):
+                self.store_for(folder.name)
+
+    def store_for(self, camera_id: str) -> DatabaseStore:
+        if camera_id not in self.stores:
+            self.stores[camera_id] = DatabaseStore(engine=self.engine, spool=Spool(self.settings.spool_root / camera_id))
+        return self.stores[camera_id]
+
+    def flush_spools(self) -> int:
+        """Write what waits in the spools to the database (each store keeps its own back-off)."""
+        return sum(store.flush() for store in list(self.stores.values()))
 
     @property
     def detector(self) -> SharedDetector:
@@ -221,7 +268,7 @@ class WorkerSupervisor:
             worker = self.workers[camera_id]
             camera = wanted.get(camera_id)
             if camera is None or camera[0].source_url != worker.source_url or camera[0].fps != worker.fps:
-                worker.stop()
+                worker.stop(end_open=camera is None)  # a changed URL resumes at once; a disabled camera ends
                 worker.join(timeout=15)
                 del self.workers[camera_id]
             elif camera[2] != worker.status.zone_version:
@@ -229,18 +276,27 @@ class WorkerSupervisor:
         for camera_id, (camera, zones, version) in wanted.items():
             if camera_id not in self.workers:
                 worker = CameraWorker(camera_id, camera.source_url, camera.fps, zones, version, self.detector,
-                                      self.engine, self.settings, self.on_zone_state)
+                                      self.store_for(camera_id), self.settings, self.on_zone_state)
                 self.workers[camera_id] = worker
                 worker.start()
 
-    def run_forever(self, stop: threading.Event, interval_s: float = 2.0) -> None:
+    def run_forever(self, stop: threading.Event, interval_s: float = 2.0, flush_s: float = 1.0) -> None:
+        """Reconcile workers every ``interval_s`` and drain the spools every ``flush_s`` until ``stop``."""
+        next_sync = 0.0
         while not stop.is_set():
+            if time.monotonic() >= next_sync:
+                try:
+                    self.sync()
+                except Exception:  # keep supervising whatever one sync hit (the database may be down)
+                    log.exception("camera supervisor: sync failed")
+                next_sync = time.monotonic() + interval_s
             try:
-                self.sync()
-            except Exception:  # keep supervising whatever one sync hit
-                log.exception("camera supervisor: sync failed")
-            stop.wait(interval_s)
+                self.flush_spools()
+            except Exception:  # noqa: BLE001 - retried next round
+                log.exception("camera supervisor: spool flush failed")
+            stop.wait(flush_s)
         self.stop_all()
+        self.flush_spools()
 
     def stop_all(self) -> None:
         for worker in self.workers.values():

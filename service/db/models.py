@@ -106,6 +106,11 @@ class Violation(Base):
     # Police review (migration 0002): NULL is pending, as are rows written before reviews existed.
     review_status: Mapped[str | None] = mapped_column(String(16))
     plate_text: Mapped[str | None] = mapped_column(String(32))
+    # Durable camera state (migration 0004): the latest sighting, and whether every evidence file could be written
+    # (a full or read-only disk leaves the facts in the database and says what is missing).
+    last_seen_at: Mapped[datetime | None]
+    evidence_complete: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    evidence_problem: Mapped[str | None] = mapped_column(Text)
 
     evidence: Mapped[list[EvidenceFile]] = relationship(
         back_populates="violation",
@@ -114,7 +119,7 @@ class Violation(Base):
         passive_deletes=True,  # the database's ON DELETE CASCADE removes rows not loaded
     )
 
-    @validates("started_at", "violation_at", "ended_at")
+    @validates("started_at", "violation_at", "ended_at", "last_seen_at")
     def _aware(self, key: str, value: datetime | None) -> datetime | None:
         return None if value is None else require_aware(value, f"Violation.{key}")
 
@@ -355,7 +360,32 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
 
 
+CAMERA_STATUSES = ("starting", "running", "reconnecting", "error", "finished", "stopped")
+
+
+class CameraState(Base):
+    """A camera's occupancy state as last checkpointed, and its health: what a restarted or moved camera resumes
+    from, and what the UI and the escalation job read to know whether the camera is watching."""
+
+    __tablename__ = "camera_states"
+
+    camera_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(Json)  # service.camera.checkpoint format
+    capture_at: Mapped[datetime | None]  # capture time of the last frame the state includes
+    saved_at: Mapped[datetime]  # wall clock of the writer
+    owner: Mapped[str] = mapped_column(String(256), default="", server_default="")  # host:pid of the writer
+    status: Mapped[str] = mapped_column(String(16), default="starting", server_default="starting")
+    status_detail: Mapped[str | None] = mapped_column(Text)
+    status_at: Mapped[datetime | None]
+
+    @validates("capture_at", "saved_at", "status_at")
+    def _aware(self, key: str, value: datetime | None) -> datetime | None:
+        return None if value is None else require_aware(value, f"CameraState.{key}")
+
+
 __all__ = [
+    "CAMERA_STATUSES",
+    "CameraState",
     "ALERT_STATUSES",
     "DEFAULT_CLEAR_LIMIT_S",
     "OUTBOX_CHANNELS",

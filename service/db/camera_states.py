@@ -1,0 +1,48 @@
+"""Checkpointed camera state and camera health, shared by every process. The caller owns the transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.db.models import CameraState
+
+
+def _row(session: Session, camera_id: str, saved_at: datetime) -> CameraState:
+    row = session.get(CameraState, camera_id)
+    if row is None:
+        row = CameraState(camera_id=camera_id, state={}, saved_at=saved_at)
+        session.add(row)
+    return row
+
+
+def save_checkpoint(session: Session, camera_id: str, state: dict[str, Any], capture_at: datetime | None,
+                    saved_at: datetime, owner: str) -> CameraState:
+    """Keep ``state`` unless the row already holds a later one (an old spool entry applied late)."""
+    row = _row(session, camera_id, saved_at)
+    if row.capture_at is not None and capture_at is not None and capture_at < row.capture_at:
+        return row
+    row.state, row.capture_at, row.saved_at, row.owner = state, capture_at, saved_at, owner
+    session.flush()
+    return row
+
+
+def load_checkpoint(session: Session, camera_id: str) -> CameraState | None:
+    row = session.get(CameraState, camera_id)
+    return row if row is not None and row.state else None
+
+
+def set_status(session: Session, camera_id: str, status: str, detail: str | None, at: datetime) -> None:
+    row = _row(session, camera_id, at)
+    row.status, row.status_detail, row.status_at = status, detail, at
+    session.flush()
+
+
+def clear_checkpoint(session: Session, camera_id: str) -> None:
+    """Forget the occupancy state (its violations were settled elsewhere), keep the health columns."""
+    row = session.get(CameraState, camera_id)
+    if row is not None:
+        row.state, row.capture_at = {}, None
+        session.flush()
