@@ -229,3 +229,29 @@ def test_a_full_disk_costs_evidence_files_never_the_violation(tmp_path, register
         assert not list(mount.rglob("*.partial*")), "nothing half-written is left behind"
     finally:
         subprocess.run(["umount", "-l", str(mount)])
+
+
+def test_migration_0004_keeps_violations_and_marks_old_evidence_complete(db_url):
+    from sqlalchemy import inspect, text
+
+    from service.db.session import downgrade, upgrade
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0003")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO violations (id, camera_id, zone_id, zone_name, zone_kind, object_class, category, started_at,"
+            " violation_at, duration_s, box, tracker_ids, evidence_dir, source) VALUES ('old', 'c', 'z', 'Z',"
+            " 'fire_lane', 'car', 'vehicle', '2026-11-01 01:00:00', '2026-11-01 01:01:00', 60, '[0,0,1,1]', '[]',"
+            " 'c/old', 'test')"))
+    upgrade(engine)
+    assert "camera_states" in inspect(engine).get_table_names()
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT evidence_complete, evidence_problem, last_seen_at FROM violations"))
+        assert tuple(row.one()) == (True, None, None)
+    downgrade(engine, "0003")
+    assert "camera_states" not in inspect(engine).get_table_names()
+    assert "evidence_complete" not in {c["name"] for c in inspect(engine).get_columns("violations")}
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT id FROM violations")).scalar() == "old"
+    engine.dispose()

@@ -24,7 +24,7 @@ from service.api.routes import closed_loop as closed_loop_routes
 from service.closed_loop import LoopFacts, due_at, evaluate
 from service.db.closed_loop import confirm_cleared_claims, escalate_overdue
 from service.db.insights import hotspots
-from service.db.models import Alert, AuditEntry, OutboxMessage, Violation
+from service.db.models import Alert, AuditEntry, CameraState, OutboxMessage, Violation
 from service.settings import Settings
 from test_api import app, bearer, cheap_hashing, client, settings  # noqa: F401 - fixtures
 
@@ -140,6 +140,21 @@ def _escalated(app: FastAPI) -> dict[str, datetime]:
     with app.state.sessions() as session:
         rows = session.execute(select(Alert.violation_id, Alert.escalated_at).where(Alert.escalated_at.is_not(None)))
         return {vid: at.astimezone(CST) for vid, at in rows}
+
+
+def test_a_camera_that_stopped_watching_does_not_escalate_its_open_violation(world: Seeded, app: FastAPI) -> None:
+    """a3 is still open; its camera's last checkpoint is 5 minutes old (the process died): no escalation on that.
+    Once the camera checkpoints again (it is back and still sees the vehicle), the deadline stands as it was."""
+    sessions = app.state.sessions
+    with sessions.begin() as session:
+        session.add(CameraState(camera_id="camA", state={"format": 1}, saved_at=NOW - 5 * MIN))
+    with sessions.begin() as session:
+        assert "a3" not in [a.violation_id for a in escalate_overdue(session, NOW)]
+    with sessions.begin() as session:
+        session.get_one(CameraState, "camA").saved_at = NOW - timedelta(seconds=10)
+    with sessions.begin() as session:
+        assert "a3" in [a.violation_id for a in escalate_overdue(session, NOW)]
+    assert _escalated(app)["a3"] == world.alerted_at["a3"] + 15 * MIN
 
 
 def test_escalate_overdue_job(world: Seeded, app: FastAPI) -> None:
@@ -421,7 +436,7 @@ def test_migration_0003_keeps_sites_and_alerts(db_url: str) -> None:
     upgrade(engine, "0002")
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO sites (code, name) VALUES ('s', 'S')"))
-    upgrade(engine)
+    upgrade(engine, "0003")
     with engine.connect() as connection:
         assert MigrationContext.configure(connection).get_current_revision() == "0003"
         assert connection.execute(text("SELECT clear_limit_s FROM sites")).scalar() == 900

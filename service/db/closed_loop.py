@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, literal, or_, select, update
@@ -22,6 +22,7 @@ from service.db.models import (
     OUTBOX_CHANNELS,
     Alert,
     Camera,
+    CameraState,
     OutboxMessage,
     Site,
     UtcDateTime,
@@ -132,13 +133,26 @@ def escalation_payload(violation: Violation, alert: Alert, site_code: str, now: 
     }
 
 
+# A camera whose checkpoint is older than this is not watching (process down, stream gone): its open violations
+# are not escalated on what it saw last. It checkpoints every few seconds while anything occupies a zone.
+CAMERA_STALE_S = 60.0
+
+
 def escalate_overdue(session: Session, now: datetime | None = None) -> list[Alert]:
     """Stamp ``escalated_at`` (= the deadline) on every alert whose lane was not cleared in time and whose violation
     waits for review; add an audit row and a ``violation.escalated`` webhook/MQTT message for each.
 
-    Safe to run concurrently and repeatedly: a conditional UPDATE stamps each alert once. No commit.
+    A violation still open is escalated only while its camera is known to be watching (a fresh checkpoint, or a
+    camera that never checkpoints): once the camera is back it either ends the violation at its last sighting or
+    confirms it is still there. Safe to run concurrently and repeatedly: a conditional UPDATE stamps each alert
+    once. No commit.
     """
     now = now or datetime.now(timezone.utc)
+    watching = or_(
+        Violation.ended_at.is_not(None),
+        CameraState.camera_id.is_(None),
+        CameraState.saved_at >= literal(now - timedelta(seconds=CAMERA_STALE_S), UtcDateTime()),
+    )
     limit_s = Site.clear_limit_s
     # A loose pre-filter in SQL (julianday is not exact to the millisecond); the rule decides below.
     waited = _seconds_between(session, literal(now, UtcDateTime()), Alert.created_at)
@@ -147,8 +161,10 @@ def escalate_overdue(session: Session, now: datetime | None = None) -> list[Aler
         select(Alert, Violation, Site)
         .join(Violation, Violation.id == Alert.violation_id)
         .join(Site, Site.id == Alert.site_id)
+        .outerjoin(CameraState, CameraState.camera_id == Violation.camera_id)
         .where(
             Alert.escalated_at.is_(None),
+            watching,
             pending_clause(),
             waited >= limit_s - 1,
             or_(Violation.ended_at.is_(None), took > limit_s - 1),
