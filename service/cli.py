@@ -265,6 +265,20 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
+    from service.soak import soak
+
+    result = soak(args.violations)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['violations']} violations over {result['frames']} frames of {result['frame_size'][0]}x"
+              f"{result['frame_size'][1]} in {result['seconds']} s")
+        print(f"memory per violation after warm-up: Python heap {result['python_heap_kib_per_violation']} KiB, "
+              f"RSS {result['rss_kib_per_violation']} KiB  (heap {result['python_heap_mib']}, RSS {result['rss_mib']} MiB)")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from service.bench import STAGES, bench
 
@@ -356,6 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=cmd_eval)
 
+    soak = commands.add_parser("soak", help="many violations through one camera: memory per violation")
+    soak.add_argument("--violations", type=int, default=120, choices=range(20, 100001), metavar="N")
+    soak.add_argument("--json", action="store_true")
+    soak.set_defaults(handler=cmd_soak)
     benchmark = commands.add_parser("bench", help="measure detector and end-to-end throughput on a source")
     benchmark.add_argument("source")
     benchmark.add_argument("--zones", required=True)
