@@ -255,3 +255,19 @@ def test_migration_0004_keeps_violations_and_marks_old_evidence_complete(db_url)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT id FROM violations")).scalar() == "old"
     engine.dispose()
+
+
+def test_the_api_answers_503_while_the_database_is_unreachable(tmp_path):
+    """Not a bare 500 with a traceback: a clear 'try again' (health checks and load balancers read it)."""
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+    from service.settings import Settings
+
+    app = create_app(Settings(out_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                              secret_key="k" * 40, admin_password="an-admin-password"))
+    app.state.sessions.configure(bind=make_engine("postgresql://postgres@127.0.0.1:1/none?connect_timeout=1"))
+    with TestClient(app) as client:
+        response = client.get("/api/health")
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert "database unavailable" in response.json()["detail"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from service.api.bootstrap import ensure_first_operator
 from service.api.limits import BodySizeLimit
@@ -19,6 +20,7 @@ from service.db.session import make_engine, session_factory, upgrade
 from service.settings import Settings, get_settings
 from zones.config import ZoneFileError
 
+log = logging.getLogger(__name__)
 
 def _version() -> str:
     try:
@@ -41,6 +43,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         # A race the checks before it could not see (two saves at once): nothing was stored.
         return JSONResponse({"detail": "conflicts with stored data (changed concurrently?); nothing saved"},
                             status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_unavailable(_: Request, error: Exception) -> JSONResponse:
+        # The database is unreachable for now (cameras keep their violations in the spool meanwhile).
+        log.warning("database unavailable: %s", str(error).splitlines()[0][:200])
+        return JSONResponse({"detail": "database unavailable; try again shortly"},
+                            status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
 
     @app.exception_handler(InvalidError)
     async def invalid(_: Request, error: InvalidError) -> JSONResponse:
