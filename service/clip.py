@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterable
@@ -68,7 +69,7 @@ def write_webm(frames: Iterable[np.ndarray], path: Path, fps: float, max_width: 
         writer.release()
         writer = None
         if os.statvfs(tmp.parent).f_bavail == 0:  # FFmpeg does not report a failed write; a full disk shows here
-            raise ClipError(f"disk full while writing {path.name}")
+            raise ClipError(f"{os.strerror(errno.ENOSPC)} while writing {path.name}")
         os.replace(tmp, path)
     finally:
         if writer is not None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.cli import EXIT_BAD_INPUT, EXIT_SOURCE, main
+from service.cli import EXIT_BAD_INPUT, EXIT_OUTPUT, EXIT_SOURCE, main
 
 BUS = Path(__import__("ultralytics").__file__).parent / "assets" / "bus.jpg"
 
@@ -65,3 +65,81 @@ def test_usage_errors(argv):
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
+
+
+def test_a_stream_that_never_opens_exits_3_after_the_configured_wait(tmp_path, capsys):
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once closed
+    zones = write_zones(tmp_path / "z.json")
+    started = time.monotonic()
+    code = main(["run", f"http://127.0.0.1:{port}/cam.mjpg", "--zones", str(zones), "--model", "ssd-coco",
+                 "--out", str(tmp_path / "o"), "--stream-timeout", "2", "--quiet"])
+    assert code == EXIT_SOURCE
+    assert time.monotonic() - started < 30
+    assert "gave up after 2 s without frames" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--stream-timeout", "0"], ["--stream-timeout", "inf"], ["--db-wait", "nan"]])
+def test_wait_options_must_be_finite_and_positive(tmp_path, argv):
+    zones = write_zones(tmp_path / "z.json")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(BUS), "--zones", str(zones), *argv])
+    assert exit_info.value.code == 2
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_run_on_a_read_only_output_exits_5_with_the_reason(small_disk, tmp_path, capsys):
+    import subprocess
+
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(small_disk)]).returncode:
+        pytest.skip("tmpfs mount not permitted")
+    zones = write_zones(tmp_path / "z.json")
+    code = main(["run", str(BUS), "--zones", str(zones), "--model", "ssd-coco", "--out", str(small_disk / "out"),
+                 "--db", f"sqlite:///{tmp_path / 'db.sqlite'}", "--quiet"])
+    assert code == EXIT_OUTPUT
+    err = capsys.readouterr().err
+    assert "cannot write to" in err and "Read-only file system" in err
+
+
+@pytest.mark.model
+def test_run_on_a_disk_that_fills_exits_5_and_the_database_still_has_the_violation(small_disk, tmp_path, capsys):
+    """The demo's parked bus, with the output folder on a tiny disk: the evidence cannot all be written."""
+    import subprocess
+
+    from sqlalchemy import select
+
+    from service.db.models import Violation
+    from service.db.session import make_engine, session_factory
+
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=700k", "tmpfs", str(small_disk)]).returncode:
+        pytest.skip("tmpfs mount not permitted")
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    truth = json.loads((samples / "fire-lane-demo.truth.json").read_text("utf-8"))
+    db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    code = main(["run", str(samples / "fire-lane-demo.webm"), "--zones", str(samples / "fire-lane-demo.zones.json"),
+                 "--model", "ssd-coco", "--start", truth["start"], "--out", str(small_disk / "out"), "--db", db_url,
+                 "--quiet"])
+    assert code == EXIT_OUTPUT
+    assert "No space left on device" in capsys.readouterr().err
+    engine = make_engine(db_url)
+    with session_factory(engine)() as session:
+        [violation] = session.scalars(select(Violation)).all()
+        assert violation.evidence_complete is False and "No space left" in violation.evidence_problem
+    engine.dispose()
+    assert not list(small_disk.rglob("*.partial*"))
