@@ -25,7 +25,7 @@ from detector.detections import Detections
 from detector.sources import STREAM_SCHEMES, SourceError, StreamSource, open_source
 from service.camera.pipeline import CameraPipeline
 from service.camera.spool import Spool
-from service.camera.store import DatabaseStore, DatabaseUnavailable
+from service.camera.store import DatabaseStore, DatabaseUnavailable, is_unreachable
 from service.db.models import Camera
 from service.db.zones import current_zones
 from service.settings import Settings
@@ -282,13 +282,19 @@ class WorkerSupervisor:
 
     def run_forever(self, stop: threading.Event, interval_s: float = 2.0, flush_s: float = 1.0) -> None:
         """Reconcile workers every ``interval_s`` and drain the spools every ``flush_s`` until ``stop``."""
-        next_sync = 0.0
+        next_sync, database_down = 0.0, False
         while not stop.is_set():
             if time.monotonic() >= next_sync:
                 try:
                     self.sync()
-                except Exception:  # keep supervising whatever one sync hit (the database may be down)
-                    log.exception("camera supervisor: sync failed")
+                except Exception as error:  # keep supervising whatever one sync hit
+                    if not is_unreachable(error):
+                        log.exception("camera supervisor: sync failed")
+                    elif not database_down:  # once per outage; the cameras go on with what they have
+                        log.warning("camera supervisor: database unreachable; cameras keep running, saves spool")
+                    database_down = is_unreachable(error)
+                else:
+                    database_down = False
                 next_sync = time.monotonic() + interval_s
             try:
                 self.flush_spools()
