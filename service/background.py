@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timezone
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.alerts.dispatcher import dispatcher_from_settings
+from service.alerts.dispatcher import dispatchers_from_settings
+from service.alerts.mqtt import MqttPublisher, ZoneStatePublisher
 from service.db.models import Camera
 from service.settings import Settings
 from service.camera.workers import WorkerSupervisor
@@ -18,12 +18,14 @@ log = logging.getLogger(__name__)
 
 
 class BackgroundServices:
-    """Starts the camera supervisor and the outbox dispatcher on daemon threads; stops both cleanly."""
+    """Starts the camera supervisor and one outbox dispatcher per channel on daemon threads; stops them cleanly."""
 
     def __init__(self, settings: Settings, engine: Engine, sessions: sessionmaker[Session]):
         self.settings = settings
         self.sessions = sessions
-        self.dispatcher = dispatcher_from_settings(settings, sessions)
+        self.dispatchers = dispatchers_from_settings(settings, sessions)
+        mqtt = next((d.sender for d in self.dispatchers if isinstance(d.sender, MqttPublisher)), None)
+        self.zone_states = ZoneStatePublisher(mqtt) if mqtt is not None else None
         self.supervisor = WorkerSupervisor(settings, engine, self._load_detector, on_zone_state=self._zone_state)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -38,9 +40,11 @@ class BackgroundServices:
                              export_openvino=s.export_openvino)
 
     def _zone_state(self, camera_id: str, zones: list[dict]) -> None:
-        """Retained MQTT state per zone, so a dashboard that connects later sees each lane at once."""
-        mqtt = self.dispatcher.mqtt
-        if mqtt is None:
+        """Retained MQTT state per zone, so a dashboard that connects later sees each lane at once.
+
+        Called from the camera loop: it only hands the states over, whatever the broker does.
+        """
+        if self.zone_states is None:
             return
         if camera_id not in self._site_codes:
             with self.sessions() as session:
@@ -48,11 +52,9 @@ class BackgroundServices:
                 if camera is None:
                     return
                 self._site_codes[camera_id] = camera.site.code
-        at = datetime.now(timezone.utc).isoformat()
         for zone in zones:
-            state = {"occupied": zone["occupied"], "violations": zone["violations"],
-                     "longest_dwell_s": zone["longest_dwell_s"], "at": at}
-            mqtt.publish_zone_state(self._site_codes[camera_id], camera_id, zone["id"], state)
+            self.zone_states.update(self._site_codes[camera_id], camera_id, zone["id"],
+                                    occupied=zone["occupied"], violations=zone["violations"])
 
     def start(self) -> None:
         from service import jobs  # closing the loop: escalations every 30 s, the weekly reports on schedule
@@ -61,8 +63,8 @@ class BackgroundServices:
         loop_jobs = [("escalation", lambda stop: jobs.escalation_loop(sessions, stop, s.escalation_interval_s))]
         if s.reports_enabled:
             loop_jobs.append(("weekly-reports", lambda stop: jobs.report_loop(s, sessions, stop)))
-        for name, target in (("camera-supervisor", self.supervisor.run_forever),
-                             ("outbox-dispatcher", self.dispatcher.run_forever), *loop_jobs):
+        outbox_jobs = [(f"outbox-{d.channel}", d.run_forever) for d in self.dispatchers]
+        for name, target in (("camera-supervisor", self.supervisor.run_forever), *outbox_jobs, *loop_jobs):
             thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -72,5 +74,7 @@ class BackgroundServices:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=20)
-        if self.dispatcher.mqtt is not None:
-            self.dispatcher.mqtt.close()
+        if self.zone_states is not None:
+            self.zone_states.close()
+        for dispatcher in self.dispatchers:
+            dispatcher.sender.close()

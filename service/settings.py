@@ -118,6 +118,15 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
     outbox_max_attempts: int = Field(12, ge=1, description="failed deliveries after which a message is dead-lettered")
+    # Each channel has its own dispatcher thread: these bound what one message can cost its own channel.
+    webhook_connect_timeout_s: float = Field(3.0, gt=0, description="connecting to the webhook receiver")
+    webhook_read_timeout_s: float = Field(5.0, gt=0, description="longest silence while awaiting the receiver's answer")
+    webhook_write_timeout_s: float = Field(5.0, gt=0, description="longest stall while sending a request")
+    webhook_pool_timeout_s: float = Field(5.0, gt=0, description="longest wait for a free pooled connection")
+    webhook_deadline_s: float = Field(10.0, gt=0, le=120,  # well inside the 300 s SQLite claim lease
+                                      description="a whole request, however the receiver trickles")
+    mqtt_connect_timeout_s: float = Field(5.0, gt=0, description="an outbox publish waits this long for the broker")
+    mqtt_ack_timeout_s: float = Field(5.0, gt=0, description="... and this long for its PUBACK")
 
     # closing the loop (service.closed_loop): escalation, repeat offenders, hotspots, weekly reports
     escalation_interval_s: float = Field(30.0, gt=0, description="how often firelane serve escalates overdue alerts")

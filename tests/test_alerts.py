@@ -4,6 +4,7 @@ PostgreSQL. Time is an injected clock: back-off is advanced, never slept through
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import shutil
@@ -13,13 +14,14 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import Engine, select
@@ -30,8 +32,9 @@ from service.alerts import (
     MqttPublisher,
     OutboxDispatcher,
     WebhookSender,
+    ZoneStatePublisher,
     dead_letters,
-    dispatcher_from_settings,
+    dispatchers_from_settings,
     verify_signature,
 )
 from service.alerts.webhook import sign
@@ -168,6 +171,16 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
+def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll ``condition`` until it holds or ``timeout_s`` passes; whether it held."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -176,7 +189,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def sender(receiver: Receiver) -> Iterator[WebhookSender]:
-    sender = WebhookSender(receiver.url, SECRET, timeout_s=5)
+    sender = WebhookSender(receiver.url, SECRET)
     yield sender
     sender.close()
 
@@ -215,13 +228,13 @@ def test_sender_classifies_responses(receiver: Receiver, sender: WebhookSender) 
 
 
 def test_sender_retries_refused_connections_and_timeouts(receiver: Receiver) -> None:
-    refused = WebhookSender(f"http://127.0.0.1:{free_port()}/", SECRET, timeout_s=2)
+    refused = WebhookSender(f"http://127.0.0.1:{free_port()}/", SECRET, timeout=httpx.Timeout(2))
     result = refused.send({"id": "v1"}, "k1")
     assert (result.ok, result.permanent) == (False, False) and "ConnectError" in (result.error or "")
     refused.close()
 
     receiver.delay_s = 1.0
-    slow = WebhookSender(receiver.url, SECRET, timeout_s=0.2)
+    slow = WebhookSender(receiver.url, SECRET, timeout=httpx.Timeout(0.2))
     started = time.monotonic()
     result = slow.send({"id": "v1"}, "k2")
     assert time.monotonic() - started < 0.9
@@ -237,7 +250,7 @@ def test_outbox_survives_a_receiver_outage_and_delivers_each_alert_once(
 ) -> None:
     keys = seed(sessions, 5)
     clock = Clock()
-    dispatcher = OutboxDispatcher(sessions, sender, None, clock=clock)  # MQTT not configured
+    dispatcher = OutboxDispatcher(sessions, sender, clock=clock)  # MQTT not configured
 
     receiver.down = True
     delays = []
@@ -259,7 +272,7 @@ def test_outbox_survives_a_receiver_outage_and_delivers_each_alert_once(
 
     # Back up: two dispatchers at once (a slow receiver makes them overlap), then both again, later.
     receiver.down, receiver.delay_s = False, 0.05
-    other = OutboxDispatcher(sessions, WebhookSender(receiver.url, SECRET), None, clock=clock)
+    other = OutboxDispatcher(sessions, WebhookSender(receiver.url, SECRET), clock=clock)
     results: list[Any] = []
     threads = [threading.Thread(target=lambda d=d: results.append(d.run_once())) for d in (dispatcher, other)]
     for thread in threads:
@@ -282,7 +295,7 @@ def test_outbox_survives_a_receiver_outage_and_delivers_each_alert_once(
     assert all(r.delivered_at is not None and r.attempts == 4 and r.last_error is None for r in webhook_rows)
     # The unconfigured channel's messages are left pending, untouched.
     assert all(r.delivered_at is None and r.attempts == 0 and r.last_error is None for r in rows(sessions, "mqtt"))
-    other.webhook.close()  # type: ignore[union-attr]
+    other.sender.close()
 
 
 def test_message_being_sent_is_not_sent_again_by_another_dispatcher(
@@ -290,8 +303,8 @@ def test_message_being_sent_is_not_sent_again_by_another_dispatcher(
 ) -> None:
     [key] = seed(sessions, 1)
     clock = Clock()
-    first = OutboxDispatcher(sessions, sender, None, clock=clock)
-    second = OutboxDispatcher(sessions, sender, None, clock=clock)
+    first = OutboxDispatcher(sessions, sender, clock=clock)
+    second = OutboxDispatcher(sessions, sender, clock=clock)
     receiver.hold_key = key
     thread = threading.Thread(target=first.run_once)
     thread.start()
@@ -310,7 +323,7 @@ def test_permanent_rejections_and_exhausted_retries_are_dead_lettered(
     gone, throttled, flaky = seed(sessions, 3)
     receiver.status_for_key = {gone: 410, throttled: 429, flaky: 500}
     clock = Clock()
-    dispatcher = OutboxDispatcher(sessions, sender, None, clock=clock, max_attempts=3)
+    dispatcher = OutboxDispatcher(sessions, sender, clock=clock, max_attempts=3)
 
     stats = dispatcher.run_once()
     assert (stats.delivered, stats.retried, stats.dead_lettered) == (0, 2, 1)
@@ -331,24 +344,21 @@ def test_permanent_rejections_and_exhausted_retries_are_dead_lettered(
         assert [m.idempotency_key for m in dead_letters(session, 3)] == [gone, flaky]
 
 
-def test_dispatcher_without_channels_touches_nothing_and_run_forever_survives_errors(
+def test_run_forever_survives_errors(
     sessions: sessionmaker[Session], receiver: Receiver, sender: WebhookSender
 ) -> None:
     seed(sessions, 2)
-    assert OutboxDispatcher(sessions, None, None).run_once().attempted == 0
-    assert all(r.attempts == 0 for r in rows(sessions, "webhook") + rows(sessions, "mqtt"))
-
     calls: list[int] = []
 
     class Broken(OutboxDispatcher):
-        def run_once(self, now: datetime | None = None) -> Any:
+        def run_once(self, stop_event: threading.Event | None = None) -> Any:
             calls.append(1)
             if len(calls) == 1:
                 raise OperationalError("SELECT", {}, Exception("database is down"))
-            return super().run_once(now)
+            return super().run_once(stop_event)
 
     stop = threading.Event()
-    worker = threading.Thread(target=Broken(sessions, sender, None).run_forever, args=(stop, 0.01))
+    worker = threading.Thread(target=Broken(sessions, sender).run_forever, args=(stop, 0.01))
     worker.start()
     deadline = time.monotonic() + 10
     while len(receiver.accepted) < 2 and time.monotonic() < deadline:
@@ -358,20 +368,26 @@ def test_dispatcher_without_channels_touches_nothing_and_run_forever_survives_er
     assert not worker.is_alive() and len(receiver.accepted) == 2 and len(calls) >= 2
 
 
-def test_dispatcher_from_settings(sessions: sessionmaker[Session], tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, out_dir=tmp_path)
-    dispatcher = dispatcher_from_settings(settings, sessions)
-    assert (dispatcher.webhook, dispatcher.mqtt, dispatcher.channels, dispatcher.max_attempts) == (None, None, [], 12)
+def test_dispatchers_from_settings(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    assert dispatchers_from_settings(Settings(_env_file=None, out_dir=tmp_path), sessions) == []
     with pytest.raises(ValueError, match="WEBHOOK_SECRET"):
-        dispatcher_from_settings(Settings(_env_file=None, webhook_url="http://127.0.0.1:9/"), sessions)
+        dispatchers_from_settings(Settings(_env_file=None, webhook_url="http://127.0.0.1:9/"), sessions)
     settings = Settings(_env_file=None, webhook_url="http://127.0.0.1:9/", webhook_secret="s",
-                        mqtt_host="127.0.0.1", mqtt_port=free_port(), outbox_max_attempts=5)
-    dispatcher = dispatcher_from_settings(settings, sessions)
+                        mqtt_host="127.0.0.1", mqtt_port=free_port(), outbox_max_attempts=5,
+                        webhook_connect_timeout_s=1, webhook_read_timeout_s=2, webhook_write_timeout_s=3,
+                        webhook_pool_timeout_s=4, webhook_deadline_s=6, mqtt_connect_timeout_s=0.5,
+                        mqtt_ack_timeout_s=0.7)
+    webhook, mqtt_channel = dispatchers_from_settings(settings, sessions)
     try:
-        assert dispatcher.channels == ["webhook", "mqtt"] and dispatcher.max_attempts == 5
+        assert (webhook.channel, mqtt_channel.channel) == ("webhook", "mqtt")
+        assert webhook.max_attempts == mqtt_channel.max_attempts == 5
+        assert isinstance(webhook.sender, WebhookSender) and isinstance(mqtt_channel.sender, MqttPublisher)
+        assert webhook.sender.timeout == httpx.Timeout(connect=1, read=2, write=3, pool=4)
+        assert webhook.sender.deadline_s == 6
+        assert (mqtt_channel.sender.connect_timeout_s, mqtt_channel.sender.publish_timeout_s) == (0.5, 0.7)
     finally:
-        dispatcher.webhook.close()  # type: ignore[union-attr]
-        dispatcher.mqtt.close()  # type: ignore[union-attr]
+        webhook.sender.close()
+        mqtt_channel.sender.close()
 
 
 # --- MQTT against a real broker ---
@@ -423,7 +439,7 @@ def test_mqtt_violation_and_retained_zone_state(
     [key] = seed(sessions, 1, site_code=site, camera_id="cam-a")
     watcher = Subscriber(*broker, "firelane/#")
     try:
-        stats = OutboxDispatcher(sessions, None, publisher, clock=Clock()).run_once()
+        stats = OutboxDispatcher(sessions, publisher, clock=Clock()).run_once()
         assert (stats.delivered, stats.attempted) == (1, 1)
         while (message := watcher.next()).topic != f"firelane/{site}/cam-a/violations":
             pass
@@ -435,17 +451,23 @@ def test_mqtt_violation_and_retained_zone_state(
     finally:
         watcher.close()
 
-    state = {"occupied": True, "occupants": 1, "violations": 1, "at": datetime.now(timezone.utc).isoformat()}
+    since = datetime(2026, 11, 2, 9, 3, tzinfo=CST)
+    zone_states = ZoneStatePublisher(publisher, clock=lambda: since)
     topic = f"firelane/{site}/cam-a/lane-a/state"
     try:
-        assert publisher.publish_zone_state(site, "cam-a", "lane-a", state)
+        zone_states.update(site, "cam-a", "lane-a", occupied=True, violations=1)
+        assert wait_until(lambda: zone_states.pending == 0, 5)
         late = Subscriber(*broker, f"firelane/{site}/#")  # subscribes after the publish
         try:
             message = late.next()
-            assert (message.topic, message.retain, json.loads(message.payload)) == (topic, True, state)
+            assert (message.topic, message.retain) == (topic, True)
+            assert json.loads(message.payload) == {"occupied": True, "violations": 1, "since": since.isoformat()}
         finally:
             late.close()
+        with pytest.raises(ValueError, match="topic level"):
+            zone_states.update(site, "cam/a", "lane-a", occupied=True, violations=1)
     finally:
+        zone_states.close()
         assert publisher.clear_zone_state(site, "cam-a", "lane-a")
     after = Subscriber(*broker, f"firelane/{site}/#")
     try:  # nothing retained is left: the first message is the marker published after SUBACK
@@ -453,8 +475,6 @@ def test_mqtt_violation_and_retained_zone_state(
         assert after.next().topic == f"firelane/{site}/marker"
     finally:
         after.close()
-    with pytest.raises(ValueError, match="topic level"):
-        publisher.publish_zone_state(site, "cam/a", "lane-a", state)
 
 
 def test_mqtt_broker_down_is_retried_within_bounded_time(sessions: sessionmaker[Session]) -> None:
@@ -464,7 +484,7 @@ def test_mqtt_broker_down_is_retried_within_bounded_time(sessions: sessionmaker[
     try:
         clock = Clock()
         started = time.monotonic()
-        stats = OutboxDispatcher(sessions, None, publisher, clock=clock).run_once()
+        stats = OutboxDispatcher(sessions, publisher, clock=clock).run_once()
         assert time.monotonic() - started < 2
         assert (stats.delivered, stats.retried) == (0, 1)
         [row] = rows(sessions, "mqtt")
@@ -474,7 +494,7 @@ def test_mqtt_broker_down_is_retried_within_bounded_time(sessions: sessionmaker[
         publisher.close()
 
 
-def test_mqtt_publisher_reconnects_after_broker_restart(tmp_path: Path) -> None:
+def test_mqtt_publisher_reconnects_after_broker_restart(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
     if binary is None:
         skip_or_fail("mosquitto binary not installed: cannot start a private broker to restart")
@@ -498,8 +518,9 @@ def test_mqtt_publisher_reconnects_after_broker_restart(tmp_path: Path) -> None:
         process.terminate()
         process.wait(5)
 
+    caplog.set_level(logging.WARNING, logger="service.alerts.mqtt")
     publisher = MqttPublisher("127.0.0.1", port, client_id="firelane-test-reconnect", connect_timeout_s=0.3,
-                              publish_timeout_s=2)
+                              publish_timeout_s=2, reconnect_delay_s=(0.1, 0.5))
     broker = None
     try:
         assert not publisher.publish("firelane/t/c/violations", {"n": 0})  # broker not started yet
@@ -510,8 +531,12 @@ def test_mqtt_publisher_reconnects_after_broker_restart(tmp_path: Path) -> None:
         while publisher.connected and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not publisher.publish("firelane/t/c/violations", {"n": 2})
+        time.sleep(0.7)  # several failed reconnects (0.1, 0.2, 0.4 s apart)
         broker = start()
         assert publisher.wait_connected(15) and publisher.publish("firelane/t/c/violations", {"n": 3})
+        # Each outage is logged when it starts and when it ends, not at every failed reconnect.
+        logged = [r.getMessage() for r in caplog.records if r.name == "service.alerts.mqtt"]
+        assert [("retrying" in m, "reachable again" in m) for m in logged] == [(True, False), (False, True)] * 2
     finally:
         publisher.close()
         if broker is not None and broker.poll() is None:

@@ -1,7 +1,7 @@
-"""Alert delivery: the outbox dispatcher and its webhook and MQTT channels."""
+"""Alert delivery: one outbox dispatcher per channel (webhook, MQTT) and the MQTT zone-state publisher."""
 
-from service.alerts.dispatcher import DispatchStats, OutboxDispatcher, dead_letters, dispatcher_from_settings
-from service.alerts.mqtt import MqttPublisher, zone_state_topic
+from service.alerts.dispatcher import DispatchStats, OutboxDispatcher, dead_letters, dispatchers_from_settings
+from service.alerts.mqtt import MqttPublisher, ZoneStatePublisher, zone_state_topic
 from service.alerts.webhook import DeliveryResult, WebhookSender, verify_signature
 
 __all__ = [
@@ -10,8 +10,9 @@ __all__ = [
     "MqttPublisher",
     "OutboxDispatcher",
     "WebhookSender",
+    "ZoneStatePublisher",
     "dead_letters",
-    "dispatcher_from_settings",
+    "dispatchers_from_settings",
     "verify_signature",
     "zone_state_topic",
 ]

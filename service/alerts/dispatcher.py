@@ -1,4 +1,8 @@
-"""The outbox worker: delivers pending webhook and MQTT messages, with back-off, at least once.
+"""The outbox workers: deliver pending webhook and MQTT messages, with back-off, at least once.
+
+One dispatcher per channel, each on its own thread: a receiver that hangs costs its own channel up to its
+time limit per message and nobody else. ``delivered_at`` (and a retry's back-off) start from the clock read
+after the send, so a slow send earlier in a batch does not backdate later deliveries.
 
 Claiming. On PostgreSQL each message is sent inside the transaction that holds its row lock
 (``SELECT ... FOR UPDATE SKIP LOCKED``), so concurrent dispatchers never send the same row at once and
@@ -24,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import httpx
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -51,11 +56,12 @@ class DispatchStats:
 
 
 class OutboxDispatcher:
+    """Delivers the outbox rows of the channel ``sender`` serves: ``webhook`` or ``mqtt``."""
+
     def __init__(
         self,
         session_factory: sessionmaker[Session],
-        webhook: WebhookSender | None,
-        mqtt: MqttPublisher | None,
+        sender: WebhookSender | MqttPublisher,
         clock: Callable[[], datetime] = utc_now,
         max_attempts: int = 12,
         backoff: tuple[float, float] = (2.0, 600.0),
@@ -65,15 +71,14 @@ class OutboxDispatcher:
         rng: random.Random | None = None,
     ) -> None:
         self._sessions = session_factory
-        self.webhook, self.mqtt = webhook, mqtt
+        self.sender = sender
+        self.channel = "webhook" if isinstance(sender, WebhookSender) else "mqtt"
         self._clock = clock
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.batch_size = batch_size
         self.lease = timedelta(seconds=lease_s)
         self._rng = rng or random.Random()
-        # A channel without a sender is left alone: its rows stay pending, not failed.
-        self.channels = [name for name, sender in (("webhook", webhook), ("mqtt", mqtt)) if sender is not None]
 
     def retry_delay(self, attempts_before: int) -> float:
         """``backoff0 * 2**attempts`` seconds (the first retry waits backoff0), capped, plus up to 10 % jitter."""
@@ -81,19 +86,17 @@ class OutboxDispatcher:
         delay = min(base * 2.0 ** min(attempts_before, 60), cap)
         return delay + self._rng.uniform(0, delay * 0.1)
 
-    def run_once(self, now: datetime | None = None) -> DispatchStats:
-        """Send every due message of the configured channels once (at most ``batch_size``)."""
-        now = now or self._clock()
+    def run_once(self, stop_event: threading.Event | None = None) -> DispatchStats:
+        """Send every due message of this channel once (at most ``batch_size``); ``stop_event`` ends the batch
+        early, so stopping waits for one send, not for a batch of them."""
         stats = DispatchStats()
-        if not self.channels:
-            return stats
-        while stats.attempted < self.batch_size:
+        while stats.attempted < self.batch_size and not (stop_event and stop_event.is_set()):
             with self._sessions() as session:
-                row = self._claim(session, now)
+                row = self._claim(session, self._clock())
                 if row is None:
                     break
                 result = self._send(row)
-                self._record(row, result, now, stats)
+                self._record(row, result, self._clock(), stats)
                 session.commit()
         return stats
 
@@ -102,9 +105,9 @@ class OutboxDispatcher:
         while not stop_event.is_set():
             busy = False
             try:
-                busy = self.run_once().attempted >= self.batch_size
+                busy = self.run_once(stop_event).attempted >= self.batch_size
             except Exception:
-                log.exception("outbox dispatch failed; retrying in %.1f s", interval_s)
+                log.exception("%s outbox dispatch failed; retrying in %.1f s", self.channel, interval_s)
             if not busy:
                 stop_event.wait(interval_s)
 
@@ -113,7 +116,7 @@ class OutboxDispatcher:
             OutboxMessage.delivered_at.is_(None),
             OutboxMessage.next_attempt_at <= now,
             OutboxMessage.attempts < self.max_attempts,
-            OutboxMessage.channel.in_(self.channels),
+            OutboxMessage.channel == self.channel,
         )
 
     def _claim(self, session: Session, now: datetime) -> OutboxMessage | None:
@@ -134,20 +137,18 @@ class OutboxDispatcher:
 
     def _send(self, row: OutboxMessage) -> DeliveryResult:
         try:
-            if row.channel == "webhook" and self.webhook is not None:
-                return self.webhook.send(row.payload, row.idempotency_key)
-            if row.channel == "mqtt" and self.mqtt is not None:
-                if self.mqtt.publish(row.topic, row.payload, retain=False, qos=1):
-                    return DeliveryResult(True)
-                return DeliveryResult(False, error=self.mqtt.last_error or "MQTT publish not acknowledged")
-            return DeliveryResult(False, error=f"no sender for channel {row.channel!r}")
+            if isinstance(self.sender, WebhookSender):
+                return self.sender.send(row.payload, row.idempotency_key)
+            if self.sender.publish(row.topic, row.payload, retain=False, qos=1):
+                return DeliveryResult(True)
+            return DeliveryResult(False, error=self.sender.last_error or "MQTT publish not acknowledged")
         except Exception as error:  # a bug must cost attempts, not loop on the same row forever
             log.exception("sending outbox message %s failed", row.id)
             return DeliveryResult(False, error=f"{type(error).__name__}: {error}"[:1000])
 
-    def _record(self, row: OutboxMessage, result: DeliveryResult, now: datetime, stats: DispatchStats) -> None:
+    def _record(self, row: OutboxMessage, result: DeliveryResult, sent_at: datetime, stats: DispatchStats) -> None:
         if result.ok:
-            row.delivered_at = now
+            row.delivered_at = sent_at
             row.attempts += 1
             row.last_error = None
             stats.delivered += 1
@@ -155,7 +156,7 @@ class OutboxDispatcher:
         attempts_before = row.attempts
         row.attempts = self.max_attempts if result.permanent else attempts_before + 1
         row.last_error = ("permanent: " if result.permanent else "") + (result.error or "failed")
-        row.next_attempt_at = now + timedelta(seconds=self.retry_delay(attempts_before))
+        row.next_attempt_at = sent_at + timedelta(seconds=self.retry_delay(attempts_before))
         if row.attempts >= self.max_attempts:
             stats.dead_lettered += 1
             log.error("outbox message %s (%s %s) dead-lettered after %d attempts: %s",
@@ -171,16 +172,20 @@ def dead_letters(session: Session, max_attempts: int) -> list[OutboxMessage]:
     return list(session.scalars(query.order_by(OutboxMessage.id)))
 
 
-def dispatcher_from_settings(settings: Settings, session_factory: sessionmaker[Session]) -> OutboxDispatcher:
-    """The dispatcher the server runs: a channel is on when its URL/host is set."""
-    webhook = None
+def dispatchers_from_settings(settings: Settings, session_factory: sessionmaker[Session]) -> list[OutboxDispatcher]:
+    """The dispatchers the server runs, one per channel; a channel is on when its URL/host is set."""
+    senders: list[WebhookSender | MqttPublisher] = []
     if settings.webhook_url:
         if settings.webhook_secret is None:
             raise ValueError("FIRELANE_WEBHOOK_URL is set but FIRELANE_WEBHOOK_SECRET is not")
-        webhook = WebhookSender(settings.webhook_url, settings.webhook_secret.get_secret_value())
-    mqtt = None
+        timeout = httpx.Timeout(connect=settings.webhook_connect_timeout_s, read=settings.webhook_read_timeout_s,
+                                write=settings.webhook_write_timeout_s, pool=settings.webhook_pool_timeout_s)
+        senders.append(WebhookSender(settings.webhook_url, settings.webhook_secret.get_secret_value(),
+                                     timeout=timeout, deadline_s=settings.webhook_deadline_s))
     if settings.mqtt_host:
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
         client_id = f"firelane-{socket.gethostname()}-{os.getpid()}"  # unique: brokers drop duplicate ids
-        mqtt = MqttPublisher(settings.mqtt_host, settings.mqtt_port, client_id, settings.mqtt_username, password)
-    return OutboxDispatcher(session_factory, webhook, mqtt, max_attempts=settings.outbox_max_attempts)
+        senders.append(MqttPublisher(settings.mqtt_host, settings.mqtt_port, client_id, settings.mqtt_username,
+                                     password, connect_timeout_s=settings.mqtt_connect_timeout_s,
+                                     publish_timeout_s=settings.mqtt_ack_timeout_s))
+    return [OutboxDispatcher(session_factory, sender, max_attempts=settings.outbox_max_attempts) for sender in senders]

@@ -1,10 +1,17 @@
-"""MQTT publishing (QoS 1, waiting for the broker's PUBACK) for violations and retained zone states."""
+"""MQTT publishing (QoS 1, waiting for the broker's PUBACK) for violations and retained zone states.
+
+Zone states come from the camera loops, which must never wait on the broker: ``ZoneStatePublisher.update``
+only records a state, and its own thread publishes it.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -30,6 +37,7 @@ class MqttPublisher:
 
     ``publish`` never blocks longer than ``connect_timeout_s + publish_timeout_s``; a False return
     means "not confirmed", and the outbox retries, so subscribers may see a message twice (at-least-once).
+    An outage is logged once, when it starts, and its end once, however many reconnects it takes.
     """
 
     def __init__(
@@ -43,17 +51,22 @@ class MqttPublisher:
         connect_timeout_s: float = 5.0,
         publish_timeout_s: float = 5.0,
         keepalive_s: int = 30,
+        reconnect_delay_s: tuple[float, float] = (1, 30),
+        max_queued_messages: int = 1000,
     ) -> None:
         self.host, self.port = host, port
         self.publish_timeout_s = publish_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.last_error: str | None = None
         self._connected = threading.Event()
+        self._in_outage = False  # touched by paho's network thread only
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         if username is not None:
             client.username_pw_set(username, password)
         client.connect_timeout = connect_timeout_s
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.reconnect_delay_set(*reconnect_delay_s)
+        # Unacknowledged messages wait in paho's memory for a reconnect: bound them (publish then fails).
+        client.max_queued_messages_set(max_queued_messages)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
@@ -63,20 +76,29 @@ class MqttPublisher:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
-            self.last_error = f"broker refused the connection: {reason}"
-            log.warning("MQTT %s:%s: %s", self.host, self.port, self.last_error)
+            self._failed(f"broker refused the connection: {reason}")
             return
         self._connected.set()
-        log.info("MQTT connected to %s:%s", self.host, self.port)
+        if self._in_outage:
+            self._in_outage = False
+            log.warning("MQTT %s:%s reachable again", self.host, self.port)
+        else:
+            log.info("MQTT connected to %s:%s", self.host, self.port)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        self.last_error = f"cannot connect to {self.host}:{self.port}"
+        self._failed(f"cannot connect to {self.host}:{self.port}")
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         self._connected.clear()
         if reason.is_failure:
-            self.last_error = f"disconnected: {reason}"
-            log.warning("MQTT %s:%s %s; reconnecting", self.host, self.port, self.last_error)
+            self._failed(f"disconnected: {reason}")
+
+    def _failed(self, error: str) -> None:
+        self.last_error = error
+        if not self._in_outage:
+            self._in_outage = True
+            log.warning("MQTT %s:%s: %s; retrying in the background (logged again when it is back)",
+                        self.host, self.port, error)
 
     @property
     def connected(self) -> bool:
@@ -106,10 +128,6 @@ class MqttPublisher:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         return self.publish_bytes(topic, body, retain=retain, qos=qos)
 
-    def publish_zone_state(self, site_code: str, camera_id: str, zone_id: str, state: dict[str, Any]) -> bool:
-        """Retained, so a dashboard that subscribes later sees each zone's current state at once."""
-        return self.publish(zone_state_topic(site_code, camera_id, zone_id), state, retain=True)
-
     def clear_zone_state(self, site_code: str, camera_id: str, zone_id: str) -> bool:
         """Remove the retained state (an empty retained payload), e.g. when a zone is deleted."""
         return self.publish_bytes(zone_state_topic(site_code, camera_id, zone_id), b"", retain=True)
@@ -117,3 +135,101 @@ class MqttPublisher:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class ZoneState:
+    """What is retained per zone. No dwell time: it grows every frame, and each change would be a message."""
+
+    occupied: bool
+    violations: int
+    since: datetime  # when the zone took this state (for a zone's first update in this process: then)
+
+    def payload(self) -> dict[str, Any]:
+        return {"occupied": self.occupied, "violations": self.violations, "since": self.since.isoformat()}
+
+
+class ZoneStatePublisher:
+    """Retained zone states, published by its own thread so a camera loop never waits on the broker.
+
+    ``update`` compares with the zone's latest state (published or waiting) and, on a change, queues the
+    zone; the thread publishes, oldest change first, each queued zone's newest state, and keeps a zone queued
+    until the broker acknowledged it. A zone that changes again while queued has its state replaced, not
+    queued twice (a retained topic only needs the latest). At most ``max_pending`` zones wait; the change of
+    any further zone is dropped, logged, and taken again at the zone's next update.
+    """
+
+    def __init__(
+        self,
+        mqtt: MqttPublisher,
+        *,
+        max_pending: int = 1000,
+        retry_s: float = 0.5,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._mqtt = mqtt
+        self.max_pending = max_pending
+        self._retry_s = retry_s
+        self._clock = clock
+        self._changed = threading.Condition()
+        self._latest: dict[str, ZoneState] = {}  # per topic: the newest state queued or published
+        self._pending: dict[str, ZoneState] = {}  # per topic, oldest change first: not yet acknowledged
+        self._dropped = 0
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mqtt-zone-states", daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        """Zones whose latest state the broker has not acknowledged yet."""
+        with self._changed:
+            return len(self._pending)
+
+    def update(self, site_code: str, camera_id: str, zone_id: str, *, occupied: bool, violations: int) -> None:
+        """Record a zone's current state; returns at once (never touches the network)."""
+        topic = zone_state_topic(site_code, camera_id, zone_id)
+        with self._changed:
+            latest = self._latest.get(topic)
+            if latest is not None and (latest.occupied, latest.violations) == (occupied, violations):
+                return
+            if topic not in self._pending and len(self._pending) >= self.max_pending:
+                if self._dropped == 0:
+                    log.warning("MQTT zone states: %d zones already wait for the broker; dropping the changes "
+                                "of further zones until they are published", self.max_pending)
+                self._dropped += 1
+                return
+            state = ZoneState(occupied, violations, self._clock())
+            self._latest[topic] = self._pending[topic] = state  # a queued zone keeps its place in line
+            self._changed.notify()
+
+    def _run(self) -> None:
+        while not self._closing.is_set():
+            with self._changed:
+                if not self._pending:
+                    if not self._closing.is_set():  # checked under the lock, so close()'s notify is not missed
+                        self._changed.wait()
+                    continue
+                topic, state = next(iter(self._pending.items()))
+            if not self._mqtt.wait_connected(self._retry_s):  # MqttPublisher logs the outage
+                continue
+            if not self._mqtt.publish(topic, state.payload(), retain=True):
+                self._closing.wait(self._retry_s)
+                continue
+            with self._changed:
+                if self._pending.get(topic) is state:
+                    del self._pending[topic]
+                if self._dropped and len(self._pending) < self.max_pending:
+                    log.warning("MQTT zone states: %d changes were dropped while the queue was full; "
+                                "those zones are published at their next update", self._dropped)
+                    self._dropped = 0
+
+    def close(self) -> None:
+        """Stop publishing; states still waiting are dropped (the next process publishes every zone afresh)."""
+        self._closing.set()
+        with self._changed:
+            self._changed.notify()
+        self._thread.join(self._mqtt.publish_timeout_s + self._retry_s + 1)

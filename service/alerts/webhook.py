@@ -6,13 +6,20 @@ a dot, then the exact request body bytes. Signing the timestamp lets receivers r
 requests (``verify_signature`` allows 5 minutes of skew by default); receivers must verify against the
 raw body bytes, before any JSON parsing. ``Idempotency-Key`` is the same on every retry of a message:
 delivery is at-least-once, so receivers drop keys they have already processed.
+
+Time limits. httpx bounds each step (connect, each wait for the receiver's next bytes, each write, a free
+pooled connection) but not their sum: a receiver that trickles a byte every few seconds would hold the sender
+forever. So every request also has an overall deadline, enforced by running it on the sender's own event loop
+under ``asyncio.wait_for`` (cancelling closes the connection).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +32,8 @@ TIMESTAMP_HEADER = "X-Firelane-Timestamp"
 EVENT_HEADER = "X-Firelane-Event"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 RETRYABLE_4XX = frozenset({408, 429})
+DEFAULT_TIMEOUT = httpx.Timeout(connect=3.0, read=5.0, write=5.0, pool=5.0)
+DEFAULT_DEADLINE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -69,17 +78,31 @@ def encode_body(payload: dict[str, Any]) -> bytes:
 
 
 class WebhookSender:
-    """POSTs outbox payloads to one URL; 2xx delivered, 4xx (but 408/429) permanent, the rest retried."""
+    """POSTs outbox payloads to one URL; 2xx delivered, 4xx (but 408/429) permanent, the rest retried.
+
+    ``send`` blocks the calling thread for at most ``deadline_s`` (plus scheduling), whatever the receiver does.
+    """
 
     def __init__(
-        self, url: str, secret: str, timeout_s: float = 5, *, clock: Callable[[], float] = time.time
+        self,
+        url: str,
+        secret: str,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        deadline_s: float = DEFAULT_DEADLINE_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not secret:
             raise ValueError("a webhook secret is required: receivers must be able to verify senders")
         self.url = url
+        self.timeout = timeout
+        self.deadline_s = deadline_s
         self._secret = secret
         self._clock = clock
-        self._client = httpx.Client(timeout=timeout_s, follow_redirects=False)
+        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="webhook-http", daemon=True)
+        self._loop_thread.start()
 
     def send(self, payload: dict[str, Any], idempotency_key: str) -> DeliveryResult:
         body = encode_body(payload)
@@ -91,15 +114,24 @@ class WebhookSender:
             IDEMPOTENCY_HEADER: idempotency_key,
             EVENT_HEADER: str(payload.get("event", "violation.started")),
         }
+        request = asyncio.run_coroutine_threadsafe(self._post(body, headers), self._loop)
         try:
-            response = self._client.post(self.url, content=body, headers=headers)
+            response = request.result()
         except httpx.HTTPError as error:  # timeouts, refused or reset connections, DNS: all transient
             return DeliveryResult(False, error=f"{type(error).__name__}: {error}"[:1000])
+        except asyncio.TimeoutError:
+            return DeliveryResult(False, error=f"DeadlineExceeded: no complete response within {self.deadline_s} s")
         status = response.status_code
         if 200 <= status < 300:
             return DeliveryResult(True)
         error = f"HTTP {status}: {response.text[:500]}"
         return DeliveryResult(False, permanent=400 <= status < 500 and status not in RETRYABLE_4XX, error=error)
 
+    async def _post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        return await asyncio.wait_for(self._client.post(self.url, content=body, headers=headers), self.deadline_s)
+
     def close(self) -> None:
-        self._client.close()
+        asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(self.deadline_s)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop_thread.join(self.deadline_s)
+        self._loop.close()
