@@ -271,3 +271,41 @@ def test_the_api_answers_503_while_the_database_is_unreachable(tmp_path):
         response = client.get("/api/health")
     assert response.status_code == 503 and response.headers["retry-after"] == "5"
     assert "database unavailable" in response.json()["detail"]
+
+
+@pytest.mark.postgres
+def test_a_camera_never_waits_on_a_database_that_hangs(tmp_path, pg_url):
+    """The database stops answering without closing anything (a partition): the camera goes on at full pace and
+    its saves wait in the spool; the drain (the supervisor's thread in `firelane serve`) takes them later."""
+    import threading
+    import time
+
+    from faultkit import TcpProxy, pg_url_via
+
+    from service.db.session import upgrade
+
+    upgrade(pg_url)
+    with TcpProxy("127.0.0.1", 5432) as proxy:
+        engine = make_engine(pg_url_via(pg_url, proxy))
+        store = DatabaseStore(engine=engine, spool=Spool(tmp_path / "spool" / "gate-3"), inline=False)
+        detector = ScriptedDetector()
+        camera = pipeline(tmp_path, store, detector)
+        camera.process(next(frames(0, 1)))  # resumed (nothing to resume) while the database answered
+        proxy.stall()
+        drain = threading.Thread(target=store.flush, daemon=True)  # hangs on the stalled connection
+        drain.start()
+        slowest = 0.0
+        for frame in frames(0.5, 30):
+            started = time.monotonic()
+            camera.process(frame)
+            slowest = max(slowest, time.monotonic() - started)
+        assert [r.id for r in camera.open_violations], "the violation started during the stall"
+        assert slowest < 2.0, f"a frame waited {slowest:.1f} s on the database"
+        assert store.pending > 0
+        proxy.unstall()
+        drain.join(60)
+        store.flush(force=True)
+        assert store.pending == 0
+        engine.dispose()
+    with session_factory(make_engine(pg_url))() as session:
+        assert len(session.scalars(select(Violation)).all()) == 1

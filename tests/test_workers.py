@@ -61,6 +61,7 @@ def test_supervisor_runs_cameras_applies_zone_edits_and_isolates_failures(tmp_pa
     assert worker.status.zone_version == 2
     broken = supervisor.status("broken")
     assert broken.state == "error" and "no such file" in broken.error  # and it did not stop the other camera
+    supervisor.flush_spools()  # what the cameras saved reaches the database from the supervisor's thread
 
     with sessions() as session:
         (violation,) = session.scalars(select(Violation).where(Violation.camera_id == "demo-gate-3")).all()

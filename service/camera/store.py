@@ -1,7 +1,8 @@
 """Where violations and camera checkpoints go: the local spool first, then the database; and violations.jsonl.
 
 ``DatabaseStore`` writes every violation save and every checkpoint to the camera's spool (on disk, fsynced) and
-then drains the spool into the database. When the database is unreachable the entries wait, in order, and the
+then drains the spool into the database: at once (``inline``, as `firelane run` wants), or from another thread
+(`firelane serve`'s supervisor), so that a camera never waits on a database that hangs. When the database is unreachable the entries wait, in order, and the
 camera goes on; they reach the database once it answers again (``flush``, also called by the server's background
 flusher). When the spool itself cannot be written (a full or read-only disk) the entry goes to the database
 directly, so the violation's facts still arrive; only if both fail is the save an error.
@@ -75,7 +76,8 @@ class DatabaseStore:
     """Violation saves and checkpoints of one camera (or of a run), through its spool to the database."""
 
     def __init__(self, url: str | None = None, engine: Engine | None = None, spool: Spool | None = None, *,
-                 retry_s: tuple[float, float] = (0.5, 5.0), clock: Callable[[], float] = time.monotonic):
+                 inline: bool = True, retry_s: tuple[float, float] = (0.5, 5.0),
+                 clock: Callable[[], float] = time.monotonic):
         if engine is None:
             if url is None:
                 raise ValueError("DatabaseStore needs a URL or an engine")
@@ -87,6 +89,8 @@ class DatabaseStore:
         self.engine = engine
         self.sessions = session_factory(self.engine)
         self.spool = spool
+        self.inline = inline
+        self._status: tuple[str, str, str | None, datetime] | None = None  # latest health not yet written
         self._retry_s = retry_s
         self._delay = retry_s[0]
         self._retry_at = 0.0
@@ -103,16 +107,25 @@ class DatabaseStore:
                                              "saved_at": datetime.now(timezone.utc).isoformat(), "owner": OWNER})
 
     def set_status(self, camera_id: str, status: str, detail: str | None) -> None:
-        """Camera health for every process to read; best effort (health is not evidence)."""
-        if self._clock() < self._retry_at:
+        """Camera health for every process to read; only the latest is kept, written with the next flush."""
+        self._status = (camera_id, status, detail, datetime.now(timezone.utc))
+        if self.inline:
+            self._write_status()
+
+    def _write_status(self) -> None:
+        pending = self._status
+        if pending is None or self._clock() < self._retry_at:
             return
         try:
             with self.sessions.begin() as session:
-                camera_states.set_status(session, camera_id, status, detail, datetime.now(timezone.utc))
-        except Exception as error:  # noqa: BLE001 - the camera goes on; the status is written next time
+                camera_states.set_status(session, *pending)
+        except Exception as error:  # noqa: BLE001 - health is not evidence: written next time
             if not is_unreachable(error):
                 raise
             self._backoff(error)
+            return
+        if self._status is pending:
+            self._status = None
 
     def _keep(self, kind: str, key: str, payload: dict[str, Any]) -> None:
         if self.spool is None:
@@ -129,7 +142,8 @@ class DatabaseStore:
                 raise StoreError(f"{kind} {key} reached neither the spool ({error.strerror or error}) nor the "
                                  f"database ({type(db_error).__name__}: {db_error})") from db_error
             return
-        self.flush(wait=False)
+        if self.inline:
+            self.flush(wait=False)
 
     def flush(self, force: bool = False, wait: bool = True) -> int:
         """Drain the spool into the database now, unless it failed a moment ago (then wait for the back-off).
@@ -139,6 +153,7 @@ class DatabaseStore:
         applied = self.spool.drain(self._apply_entry, wait=wait)
         if self.unreachable_since is None:
             self._delay = self._retry_s[0]
+            self._write_status()
         return applied
 
     @property

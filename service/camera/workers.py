@@ -228,7 +228,8 @@ class WorkerSupervisor:
 
     def store_for(self, camera_id: str) -> DatabaseStore:
         if camera_id not in self.stores:
-            self.stores[camera_id] = DatabaseStore(engine=self.engine, spool=Spool(self.settings.spool_root / camera_id))
+            spool = Spool(self.settings.spool_root / camera_id)
+            self.stores[camera_id] = DatabaseStore(engine=self.engine, spool=spool, inline=False)
         return self.stores[camera_id]
 
     def flush_spools(self) -> int:
