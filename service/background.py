@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.alerts.dispatcher import dispatchers_from_settings
 from service.alerts.mqtt import MqttPublisher, ZoneStatePublisher
-from service.db.models import Camera
 from service.settings import Settings
 from service.camera.workers import WorkerSupervisor
 
@@ -29,7 +28,6 @@ class BackgroundServices:
         self.supervisor = WorkerSupervisor(settings, engine, self._load_detector, on_zone_state=self._zone_state)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._site_codes: dict[str, str] = {}
 
     def _load_detector(self):
         from detector.resolve import load_detector
@@ -44,17 +42,12 @@ class BackgroundServices:
 
         Called from the camera loop: it only hands the states over, whatever the broker does.
         """
-        if self.zone_states is None:
+        site_code = self.supervisor.site_codes.get(camera_id)  # cached by the supervisor: no query here
+        if self.zone_states is None or site_code is None:
             return
-        if camera_id not in self._site_codes:
-            with self.sessions() as session:
-                camera = session.get(Camera, camera_id)
-                if camera is None:
-                    return
-                self._site_codes[camera_id] = camera.site.code
         for zone in zones:
-            self.zone_states.update(self._site_codes[camera_id], camera_id, zone["id"],
-                                    occupied=zone["occupied"], violations=zone["violations"])
+            self.zone_states.update(site_code, camera_id, zone["id"], occupied=zone["occupied"],
+                                    violations=zone["violations"])
 
     def start(self) -> None:
         from service import jobs  # closing the loop: escalations every 30 s, the weekly reports on schedule

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.closed_loop import run_closed_loop
+from service.db.errors import OutageLog
 from service.reports.week import Week, next_report_run
 from service.settings import Settings
 
@@ -33,11 +34,14 @@ def escalate_once(sessions: sessionmaker[Session], now: datetime | None = None) 
 def escalation_loop(sessions: sessionmaker[Session], stop: threading.Event, interval_s: float = 30.0,
                     clock: Clock = utc_now) -> None:
     """Run ``escalate_once`` every ``interval_s`` until ``stop``; an error (database down) is logged, never fatal."""
+    outage = OutageLog(log, "escalation job")
     while not stop.is_set():
         try:
             escalate_once(sessions, clock())
-        except Exception:  # noqa: BLE001 - keep the loop alive
-            log.exception("escalation job failed; retrying in %.0f s", interval_s)
+        except Exception as error:  # noqa: BLE001 - keep the loop alive
+            outage.failed(error)
+        else:
+            outage.ok()
         stop.wait(interval_s)
 
 

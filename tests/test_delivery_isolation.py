@@ -245,6 +245,7 @@ def test_zone_state_callback_never_waits_for_an_unreachable_broker(
 ) -> None:
     seed(sessions, 0)
     services = services_for(free_port())  # nothing listens there: every connection is refused
+    services.supervisor.sync()  # learns each camera's site (no zones: no worker starts)
     on_zone_state = services.supervisor.on_zone_state  # what each camera worker calls
 
     def frame(n: int) -> list[dict[str, Any]]:
@@ -294,6 +295,7 @@ def test_zone_state_published_once_per_real_change(
     site = f"site-{uuid.uuid4().hex[:8]}"
     seed(sessions, 0, site_code=site)
     services = services_for(broker[1])
+    services.supervisor.sync()  # learns each camera's site (no zones: no worker starts)
     watcher = Subscriber(*broker, f"firelane/{site}/#")
     topic = f"firelane/{site}/cam-a/%s/state"
     try:

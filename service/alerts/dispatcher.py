@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.alerts.mqtt import MqttPublisher
 from service.alerts.webhook import DeliveryResult, WebhookSender
+from service.db.errors import OutageLog
 from service.db.models import OutboxMessage
 from service.settings import Settings
 
@@ -102,12 +103,15 @@ class OutboxDispatcher:
 
     def run_forever(self, stop_event: threading.Event, interval_s: float = 1.0) -> None:
         """Loop until ``stop_event`` is set; an error (database down, bug) is logged, never fatal."""
+        outage = OutageLog(log, f"{self.channel} outbox dispatch")
         while not stop_event.is_set():
             busy = False
             try:
                 busy = self.run_once(stop_event).attempted >= self.batch_size
-            except Exception:
-                log.exception("%s outbox dispatch failed; retrying in %.1f s", self.channel, interval_s)
+            except Exception as error:
+                outage.failed(error)
+            else:
+                outage.ok()
             if not busy:
                 stop_event.wait(interval_s)
 

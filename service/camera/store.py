@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from service.camera.pipeline import ViolationRecord
 from service.camera.spool import RetryLater, Spool, SpoolEntry
 from service.db import camera_states
 from service.db.alerts import enqueue_violation_alert
+from service.db.errors import is_unreachable
 from service.db.session import make_engine, session_factory, upgrade
 from service.db.violations import replace_evidence, upsert_violation
 
@@ -42,13 +41,6 @@ class StoreError(RuntimeError):
 
 class DatabaseUnavailable(RuntimeError):
     """The database cannot be asked right now (a camera must not guess its state without it)."""
-
-
-def is_unreachable(error: BaseException) -> bool:
-    """Errors that say "try again later" (no connection, dropped connection, locked or full SQLite file)."""
-    if isinstance(error, (OperationalError, InterfaceError, PoolTimeoutError)):
-        return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -25,7 +25,8 @@ from detector.detections import Detections
 from detector.sources import STREAM_SCHEMES, SourceError, StreamSource, open_source
 from service.camera.pipeline import CameraPipeline
 from service.camera.spool import Spool
-from service.camera.store import DatabaseStore, DatabaseUnavailable, is_unreachable
+from service.camera.store import DatabaseStore, DatabaseUnavailable
+from service.db.errors import OutageLog
 from service.db.models import Camera
 from service.db.zones import current_zones
 from service.settings import Settings
@@ -219,6 +220,7 @@ class WorkerSupervisor:
         self.on_zone_state = on_zone_state
         self.workers: dict[str, CameraWorker] = {}
         self.problems: dict[str, str] = {}  # camera id → why it is not running (no zones, invalid zones)
+        self.site_codes: dict[str, str] = {}  # camera id → its site's code (MQTT topics), as of the last sync
         # One store (and spool) per camera, kept after its worker stops so what waits in the spool still drains;
         # spools left by an earlier process are picked up here too.
         self.stores: dict[str, DatabaseStore] = {}
@@ -251,6 +253,7 @@ class WorkerSupervisor:
         wanted: dict[str, tuple[Camera, CameraZones, int]] = {}
         with self.sessions() as session:
             for camera in session.scalars(select(Camera).where(Camera.enabled.is_(True))):
+                self.site_codes[camera.id] = camera.site.code
                 version = current_zones(session, camera.id)
                 if version is None:
                     self.problems[camera.id] = "no zones drawn yet"
@@ -283,19 +286,16 @@ class WorkerSupervisor:
 
     def run_forever(self, stop: threading.Event, interval_s: float = 2.0, flush_s: float = 1.0) -> None:
         """Reconcile workers every ``interval_s`` and drain the spools every ``flush_s`` until ``stop``."""
-        next_sync, database_down = 0.0, False
+        next_sync = 0.0
+        outage = OutageLog(log, "camera supervisor (cameras keep running, their saves spool)")
         while not stop.is_set():
             if time.monotonic() >= next_sync:
                 try:
                     self.sync()
                 except Exception as error:  # keep supervising whatever one sync hit
-                    if not is_unreachable(error):
-                        log.exception("camera supervisor: sync failed")
-                    elif not database_down:  # once per outage; the cameras go on with what they have
-                        log.warning("camera supervisor: database unreachable; cameras keep running, saves spool")
-                    database_down = is_unreachable(error)
+                    outage.failed(error)
                 else:
-                    database_down = False
+                    outage.ok()
                 next_sync = time.monotonic() + interval_s
             try:
                 self.flush_spools()
