@@ -8,8 +8,9 @@ import numpy as np
 
 VEHICLE = "vehicle"
 OBSTACLE = "obstacle"
+OBSTRUCTION = "obstruction"  # something at rest in a lane that no detector class names (不明占用物)
 IGNORED = "ignored"
-CATEGORIES = (VEHICLE, OBSTACLE)
+CATEGORIES = (VEHICLE, OBSTACLE, OBSTRUCTION)
 
 
 @dataclass(frozen=True)

@@ -357,6 +357,7 @@ def test_operator_draws_saves_and_gets_refused(context: BrowserContext, served: 
     page.fill("#zone-grace", "120")
     page.fill("#zone-leave", "20")
     page.fill("#zone-overlap", "0.4")
+    expect(page.locator("#class-obstruction")).to_be_checked()  # new fire-lane zones watch all three categories
     page.uncheck("#class-obstacle")
     page.click("#save-zones")
     expect(page.locator("#save-status")).to_contain_text("已保存：版本 v1")
@@ -369,7 +370,7 @@ def test_operator_draws_saves_and_gets_refused(context: BrowserContext, served: 
     assert document["camera_id"] == "camA" and document["frame_size"] == [1280, 720] and document["units"] == "px"
     [zone] = document["zones"]
     assert (zone["id"], zone["name"], zone["kind"]) == ("lane-a", "北侧消防车通道", "fire_lane")
-    assert (zone["grace_s"], zone["leave_s"], zone["min_overlap"], zone["classes"]) == (120, 20, 0.4, ["vehicle"])
+    assert (zone["grace_s"], zone["leave_s"], zone["min_overlap"], zone["classes"]) == (120, 20, 0.4, ["vehicle", "obstruction"])
     expected = [(250, 450), (1100, 400), (1200, 700), (120, 700)]  # the second point as dragged
     assert len(zone["polygon"]) == 4
     for (x, y), (ex, ey) in zip(zone["polygon"], expected):

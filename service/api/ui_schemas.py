@@ -15,7 +15,7 @@ class LiveObject(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     class_name: str = Field(alias="class", description="detector class, e.g. car")
-    category: str = Field(description="vehicle or obstacle (or other)")
+    category: str = Field(description="vehicle, obstacle or obstruction (anything at rest no class names)")
     score: float
     box: list[float] = Field(description="x1, y1, x2, y2 in pixels of the camera's frames")
     zones: list[str] = Field(description="ids of the zones this object occupies")

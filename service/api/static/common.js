@@ -12,7 +12,7 @@ const FL = (() => {
   const ALERT = { open: "待处理", acknowledged: "已确认收到", cleared: "已清理" };
   const CLASS = {
     car: "小汽车", truck: "货车", bus: "客车", motorcycle: "摩托车", bicycle: "自行车",
-    vehicle: "车辆", obstacle: "障碍物",
+    vehicle: "车辆", obstacle: "障碍物", obstruction: "不明占用物",
   };
 
   /** Build an element: el("p", {class: "x", dataset: {id: 1}}, "text", child). */

@@ -6,7 +6,7 @@
   const { el, api, problems: problemsOf, labels } = FL;
   const $ = (id) => document.getElementById(id);
   const enc = encodeURIComponent;
-  const CATEGORIES = ["vehicle", "obstacle"];
+  const CATEGORIES = ["vehicle", "obstacle", "obstruction"];
   const FIELDS = ["camera_id", "frame_size", "units", "zones"];
   const LIVE_EVERY_MS = 2000;
   const SNAPSHOT_EVERY_MS = 10000;
