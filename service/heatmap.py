@@ -2,7 +2,8 @@
 
 A footprint is the bottom band (``zones.geometry.FOOTPRINT_BAND``, 30 %) of a violation's box, where the wheels
 touch the ground, the same band the occupancy rule compares with the lane. The heat is drawn over the camera's
-latest snapshot, or a grey canvas of the zone file's frame size when there is none.
+latest snapshot, or a grey canvas of the zone file's frame size (at most ``MAX_CANVAS_SIDE`` a side) when there is
+none.
 """
 
 from __future__ import annotations
@@ -16,17 +17,21 @@ import numpy as np
 from zones.geometry import FOOTPRINT_BAND
 
 DEFAULT_SIZE = (1280, 720)
+MAX_CANVAS_SIDE = 1920
 GREY = 96
 
 
-def background(snapshot: Path | None, frame_size: tuple[int, int] | None) -> np.ndarray:
-    """BGR image to draw on: the snapshot if it can be read, else a grey canvas of ``frame_size``."""
-    if snapshot is not None:
-        image = cv2.imread(str(snapshot), cv2.IMREAD_COLOR)
-        if image is not None:
-            return image
+def fitted_canvas(frame_size: tuple[int, int] | None) -> tuple[int, int]:
+    """The grey canvas: the frame's shape, at most ``MAX_CANVAS_SIDE`` a side. A heat map is looked at, not
+    measured, and the size a zone file or camera declares must not decide how much memory a request takes."""
     width, height = frame_size or DEFAULT_SIZE
-    return np.full((int(height), int(width), 3), GREY, np.uint8)
+    shrink = min(1.0, MAX_CANVAS_SIDE / max(width, height))
+    return max(1, round(width * shrink)), max(1, round(height * shrink))
+
+
+def read_snapshot(snapshot: Path | None) -> np.ndarray | None:
+    """The snapshot as a BGR image, or None when there is none or it cannot be read."""
+    return cv2.imread(str(snapshot), cv2.IMREAD_COLOR) if snapshot is not None else None
 
 
 def accumulate(boxes: Sequence[Sequence[float]], size: tuple[int, int], *, scale: tuple[float, float] = (1.0, 1.0),
@@ -71,12 +76,16 @@ def heatmap_png(
     polygons: Sequence[Sequence[tuple[float, float]]] = (),
     polygon_size: tuple[int, int] | None = None,
 ) -> bytes:
-    """PNG of the footprints of ``boxes`` over the snapshot, or a grey canvas of ``canvas_size``.
+    """PNG of the footprints of ``boxes`` over the snapshot, or a grey canvas of ``canvas_size`` (``fitted_canvas``).
 
     ``box_size`` is the frame size the boxes' pixels refer to (the frames the worker received: a snapshot is
     one, so None there), ``polygon_size`` that of the zone polygons (the zone file's ``frame_size``); both are
     scaled to the image when they differ from it."""
-    image = background(snapshot, canvas_size)
+    image = read_snapshot(snapshot)
+    if image is None:
+        width, height = fitted_canvas(canvas_size)
+        image = np.full((height, width, 3), GREY, np.uint8)
+        box_size = box_size or canvas_size  # boxes meant for an unreadable snapshot: the canvas is the best guess
     height, width = image.shape[:2]
 
     def scale_to_image(size: tuple[int, int] | None) -> tuple[float, float]:

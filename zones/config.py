@@ -9,12 +9,12 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import shapely
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
@@ -24,6 +24,30 @@ from zones.schedule import Schedule
 
 ZoneKind = Literal["fire_lane", "rescue_site", "no_parking"]
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+# Bounds that keep every later computation finite: times become timedeltas, a frame size becomes an image
+# (heat maps), and names and ids are stored in columns of these lengths (service.db.models).
+MAX_SECONDS = 7 * 86400
+MIN_FRAME_SIDE, MAX_FRAME_SIDE = 16, 16384
+MAX_POINTS = 1000
+MAX_ZONES = 100
+MAX_NAME = 256
+MAX_ACTIVE = 256
+MAX_CLASSES = 100
+MAX_CLASS_NAME = 64
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    """Names go into overlays, reports and database columns (PostgreSQL refuses NUL)."""
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+FrameSide = Annotated[int, Field(ge=MIN_FRAME_SIDE, le=MAX_FRAME_SIDE)]
+Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS)]
+Label = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_no_control_characters)]
 
 
 class ZoneFileError(ValueError):
@@ -36,17 +60,19 @@ class ZoneFileError(ValueError):
 
 
 class ZoneSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: str
-    name: str = ""
+    name: Label = ""
     kind: ZoneKind = "fire_lane"
-    polygon: list[tuple[float, float]]
-    grace_s: float = Field(180.0, ge=0)
-    classes: list[str] = Field(default_factory=lambda: list(CATEGORIES))
+    polygon: list[tuple[float, float]] = Field(max_length=MAX_POINTS)
+    grace_s: Seconds = 180.0
+    classes: list[Annotated[str, Field(max_length=MAX_CLASS_NAME)]] = Field(
+        default_factory=lambda: list(CATEGORIES), max_length=MAX_CLASSES
+    )
     min_overlap: float = Field(0.3, gt=0, le=1)
-    leave_s: float = Field(30.0, ge=0)
-    active: str = "00:00-24:00"
+    leave_s: Seconds = 30.0
+    active: str = Field("00:00-24:00", max_length=MAX_ACTIVE)
 
     @field_validator("id")
     @classmethod
@@ -57,15 +83,15 @@ class ZoneSpec(BaseModel):
 
 
 class CameraZonesSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     camera_id: str
-    camera_name: str = ""
-    frame_size: tuple[int, int]
+    camera_name: Label = ""
+    frame_size: tuple[FrameSide, FrameSide]
     units: Literal["px", "relative"] = "px"
-    timezone: str = "Asia/Shanghai"
+    timezone: str = Field("Asia/Shanghai", max_length=64)
     imgsz: int | None = Field(None, ge=64, le=4096, description="inference size for this camera")
-    zones: list[ZoneSpec]
+    zones: list[ZoneSpec] = Field(max_length=MAX_ZONES)
 
     @field_validator("camera_id")
     @classmethod
@@ -115,9 +141,12 @@ class CameraZones:
 
 
 def _zone_label(raw: dict, index: int) -> str:
+    """The zone's id when it has a printable one (a megabyte-long id is not quoted back), else its number."""
     zones = raw.get("zones")
-    if isinstance(zones, list) and index < len(zones) and isinstance(zones[index], dict) and "id" in zones[index]:
-        return f"zone {zones[index]['id']!r}"
+    zone = zones[index] if isinstance(zones, list) and index < len(zones) else None
+    zone_id = zone.get("id") if isinstance(zone, dict) else None
+    if isinstance(zone_id, str) and len(zone_id) <= 128:
+        return f"zone {zone_id!r}"
     return f"zone #{index + 1}"
 
 
@@ -130,7 +159,7 @@ def _pydantic_problems(raw: dict, error: ValidationError) -> list[str]:
             where = _zone_label(raw, loc[1])
             loc = loc[2:]
         field = ".".join(str(p) for p in loc) or "value"
-        problems.append(f"{where}: {field}: {item['msg']}")
+        problems.append(f"{where}: {field}: {item['msg'].removeprefix('Value error, ')}")
     return problems
 
 
@@ -164,8 +193,6 @@ def parse_zones(raw: object, source: str = "zone file") -> CameraZones:
 
     problems = []
     width, height = spec.frame_size
-    if width <= 0 or height <= 0:
-        problems.append(f"file: frame_size must be positive, got {list(spec.frame_size)}")
     try:
         tz = ZoneInfo(spec.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -191,25 +218,24 @@ def parse_zones(raw: object, source: str = "zone file") -> CameraZones:
         except ValueError as error:
             problems.append(f"{where}: active: {error}")
             schedule = Schedule(((0, 1440),))
-        if width > 0 and height > 0:
-            polygon_faults = _polygon_problems(zone, spec.frame_size, spec.units)
-            problems.extend(polygon_faults)
-            if not polygon_faults:
-                scale = (width, height) if spec.units == "relative" else (1, 1)
-                polygon = Polygon([(x * scale[0], y * scale[1]) for x, y in zone.polygon])
-                zones.append(
-                    Zone(
-                        id=zone.id,
-                        name=zone.name or zone.id,
-                        kind=zone.kind,
-                        polygon=polygon,
-                        grace_s=zone.grace_s,
-                        classes=frozenset(zone.classes),
-                        min_overlap=zone.min_overlap,
-                        leave_s=zone.leave_s,
-                        schedule=schedule,
-                    )
+        polygon_faults = _polygon_problems(zone, spec.frame_size, spec.units)
+        problems.extend(polygon_faults)
+        if not polygon_faults:
+            scale = (width, height) if spec.units == "relative" else (1, 1)
+            polygon = Polygon([(x * scale[0], y * scale[1]) for x, y in zone.polygon])
+            zones.append(
+                Zone(
+                    id=zone.id,
+                    name=zone.name or zone.id,
+                    kind=zone.kind,
+                    polygon=polygon,
+                    grace_s=zone.grace_s,
+                    classes=frozenset(zone.classes),
+                    min_overlap=zone.min_overlap,
+                    leave_s=zone.leave_s,
+                    schedule=schedule,
                 )
+            )
     if problems:
         raise ZoneFileError(source, problems)
     return CameraZones(

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from service.api.schemas import Input
+from service.api.schemas import Input, RowId
 
 LedgerStatus = Literal["open", "cleared_in_time", "cleared_late", "escalated", "confirmed", "rejected", "ended"]
 
@@ -134,9 +134,9 @@ class HotspotsOut(BaseModel):
 
 
 class WeeklyReportIn(Input):
-    week: str | None = Field(None, description="YYYY-Www (ISO week); default: the current week")
-    site_id: int | None = Field(None, description="one site only; default: every site and the district "
-                                                  "(property staff: their site)")
+    week: str | None = Field(None, max_length=16, description="YYYY-Www (ISO week); default: the current week")
+    site_id: RowId | None = Field(None, description="one site only; default: every site and the district "
+                                                    "(property staff: their site)")
 
 
 class ReportFileOut(BaseModel):

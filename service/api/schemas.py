@@ -7,24 +7,51 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 Role = Literal["operator", "property", "police"]
 ReviewStatus = Literal["pending", "confirmed", "rejected"]
 AlertStatus = Literal["open", "acknowledged", "cleared"]
 
-CameraId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
-SiteCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
+CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+SITE_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+NO_NUL_PATTERN = r"^[^\x00]*$"
+# Integer columns are 32-bit on PostgreSQL: a larger id or offset is refused here (422), not there (500).
+DB_INT_MAX = 2**31 - 1
+
+
+def _no_nul(value: str) -> str:
+    """PostgreSQL text (and JSONB) cannot hold a NUL character: refused here rather than failing the insert."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+CameraId = Annotated[str, StringConstraints(pattern=CAMERA_ID_PATTERN)]
+SiteCode = Annotated[str, StringConstraints(pattern=SITE_CODE_PATTERN)]
+Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+Name = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+RowId = Annotated[int, Field(ge=1, le=DB_INT_MAX)]
 _PLATE = re.compile(r"^[\u4e00-\u9fffA-Z0-9]{5,12}$")
+
+# --- path and query parameters: bounded like the columns they are looked up in ---
+
+IdPath = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
+IdQuery = Annotated[int | None, Query(ge=1, le=DB_INT_MAX)]
+CameraIdPath = Annotated[str, Path(pattern=CAMERA_ID_PATTERN)]
+ViolationIdPath = Annotated[str, Path(max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=DB_INT_MAX)]
 
 
 class Input(BaseModel):
-    """Request bodies: unknown fields are mistakes, and said so."""
+    """Request bodies: unknown fields are mistakes, and said so; JSON's NaN and Infinity are never numbers."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Patch(Input):
@@ -77,7 +104,7 @@ class UserCreate(Input):
     username: Username
     password: Password
     role: Role
-    site_id: int | None = None
+    site_id: RowId | None = None
     active: bool = True
 
 
@@ -85,13 +112,16 @@ class UserUpdate(Patch):
     _not_null = frozenset({"password", "role", "active"})
     password: Password | None = None
     role: Role | None = None
-    site_id: int | None = None
+    site_id: RowId | None = None
     active: bool | None = None
 
 
 # --- sites and cameras ---
 
 
+Address = Annotated[Text, StringConstraints(max_length=512)]
+SourceUrl = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
+TimeZoneName = Annotated[str, StringConstraints(max_length=64)]
 ClearLimit = Annotated[
     int, Field(ge=60, le=7 * 86400, description="seconds property staff have after an alert to clear the lane")
 ]
@@ -109,7 +139,7 @@ class SiteOut(Output):
 class SiteCreate(Input):
     code: SiteCode
     name: Name
-    address: Annotated[str, StringConstraints(max_length=512)] = ""
+    address: Address = ""
     clear_limit_s: ClearLimit = 900
 
 
@@ -117,14 +147,14 @@ class SiteUpdate(Patch):
     _not_null = frozenset({"code", "name", "address", "clear_limit_s"})
     code: SiteCode | None = None
     name: Name | None = None
-    address: Annotated[str, StringConstraints(max_length=512)] | None = None
+    address: Address | None = None
     clear_limit_s: ClearLimit | None = None
 
 
 class CameraFields(Input):
     fps: float = Field(2.0, gt=0, le=60)
     imgsz: int | None = Field(None, ge=64, le=4096)
-    timezone: str = "Asia/Shanghai"
+    timezone: TimeZoneName = "Asia/Shanghai"
     frame_width: int | None = Field(None, gt=0, le=16384)
     frame_height: int | None = Field(None, gt=0, le=16384)
     enabled: bool = True
@@ -137,19 +167,19 @@ class CameraFields(Input):
 
 class CameraCreate(CameraFields):
     id: CameraId
-    site_id: int
+    site_id: RowId
     name: Name
-    source_url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
+    source_url: SourceUrl
 
 
 class CameraUpdate(Patch):
     _not_null = frozenset({"site_id", "name", "source_url", "fps", "timezone", "enabled"})
-    site_id: int | None = None
+    site_id: RowId | None = None
     name: Name | None = None
-    source_url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)] | None = None
+    source_url: SourceUrl | None = None
     fps: float | None = Field(None, gt=0, le=60)
     imgsz: int | None = Field(None, ge=64, le=4096)
-    timezone: str | None = None
+    timezone: TimeZoneName | None = None
     frame_width: int | None = Field(None, gt=0, le=16384)
     frame_height: int | None = Field(None, gt=0, le=16384)
     enabled: bool | None = None
@@ -249,8 +279,9 @@ class ViolationDetail(ViolationOut):
 
 class ReviewIn(Input):
     decision: Literal["confirmed", "rejected"]
-    plate_text: str | None = Field(None, description="required to confirm, e.g. 粤B12345")
-    reason: str | None = Field(None, max_length=2000, description="required to reject")
+    plate_text: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="required to confirm, e.g. 粤B12345")
+    reason: Text | None = Field(None, max_length=2000, description="required to reject")
 
     @field_validator("plate_text")
     @classmethod

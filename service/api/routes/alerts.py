@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from service.api.deps import AlertUser, SessionDep, site_scope
-from service.api.schemas import AlertOut, AlertStatus
+from service.api.schemas import AlertOut, AlertStatus, IdPath, Limit, Offset
 from service.db import alerts, audit
 from service.db.models import Alert
 
@@ -19,19 +17,19 @@ def list_alerts(
     session: SessionDep,
     user: AlertUser,
     status: AlertStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[Alert]:
     return alerts.list_alerts(session, only_site_id=site_scope(user), status=status, limit=limit, offset=offset)
 
 
 @router.get("/{alert_id}", response_model=AlertOut)
-def get_alert(alert_id: int, session: SessionDep, user: AlertUser) -> Alert:
+def get_alert(alert_id: IdPath, session: SessionDep, user: AlertUser) -> Alert:
     return alerts.get_alert(session, alert_id, only_site_id=site_scope(user))
 
 
 @router.post("/{alert_id}/ack", response_model=AlertOut)
-def acknowledge(alert_id: int, session: SessionDep, user: AlertUser) -> Alert:
+def acknowledge(alert_id: IdPath, session: SessionDep, user: AlertUser) -> Alert:
     alert = alerts.acknowledge(session, alerts.get_alert(session, alert_id, only_site_id=site_scope(user)), user.id)
     audit.record(session, user.id, "alert.ack", f"alert:{alert.id}", {"violation_id": alert.violation_id})
     session.commit()
@@ -39,7 +37,7 @@ def acknowledge(alert_id: int, session: SessionDep, user: AlertUser) -> Alert:
 
 
 @router.post("/{alert_id}/cleared", response_model=AlertOut)
-def cleared(alert_id: int, session: SessionDep, user: AlertUser) -> Alert:
+def cleared(alert_id: IdPath, session: SessionDep, user: AlertUser) -> Alert:
     """The lane is free: ``cleared`` when the camera has seen the violation end; while it still sees the
     occupant, only a claim (``claimed_cleared_at``; the status stays) that the camera has to confirm."""
     alert = alerts.mark_cleared(session, alerts.get_alert(session, alert_id, only_site_id=site_scope(user)), user.id)

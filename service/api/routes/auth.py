@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response, status
@@ -17,13 +18,17 @@ from service.db.models import User
 from service.db.users import get_user_by_username
 
 router = APIRouter(tags=["auth"])
+USERNAME_MAX = User.username.type.length
 
 
 def _authenticate(session: Session, username: str, password: str) -> User:
-    user = get_user_by_username(session, username)
+    # A name no account can have (longer than the column, or with a NUL, which PostgreSQL refuses) is not looked up.
+    possible = len(username) <= USERNAME_MAX and "\x00" not in username
+    user = get_user_by_username(session, username) if possible else None
     ok = security.verify_password(password, user.password_hash if user is not None else None)
     if user is None or not ok or not user.active:
-        audit.record(session, None, "auth.login_failed", f"user:{username[:64]}", {})
+        shown = re.sub(r"[\x00-\x1f\x7f]", "?", username[:64])
+        audit.record(session, None, "auth.login_failed", f"user:{shown}", {})
         session.commit()
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}

@@ -6,14 +6,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response, status
 
-from service.api.deps import CurrentUser, OperatorUser, SessionDep, site_scope
+from service.api.deps import CurrentUser, OperatorUser, SessionDep, StrictJSONRoute, site_scope
 from service.api.present import camera_out, redact_source
-from service.api.schemas import CameraCreate, CameraOut, CameraUpdate, ProblemsResponse, ZoneVersionOut
+from service.api.schemas import (
+    CameraCreate,
+    CameraIdPath,
+    CameraOut,
+    CameraUpdate,
+    IdQuery,
+    ProblemsResponse,
+    ZoneVersionOut,
+)
 from service.db import audit, cameras, zones
 from service.db.errors import NotFoundError
 from service.db.models import ZoneVersion
 
-router = APIRouter(prefix="/api/cameras", tags=["cameras"])
+router = APIRouter(prefix="/api/cameras", tags=["cameras"], route_class=StrictJSONRoute)
 
 
 def _audit_details(changes: dict[str, Any]) -> dict[str, Any]:
@@ -23,7 +31,7 @@ def _audit_details(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("", response_model=list[CameraOut])
-def list_cameras(session: SessionDep, user: CurrentUser, site_id: int | None = None) -> list[CameraOut]:
+def list_cameras(session: SessionDep, user: CurrentUser, site_id: IdQuery = None) -> list[CameraOut]:
     found = cameras.list_cameras(session, only_site_id=site_scope(user), site_id=site_id)
     return [camera_out(c, user) for c in found]
 
@@ -37,12 +45,12 @@ def create_camera(body: CameraCreate, session: SessionDep, user: OperatorUser) -
 
 
 @router.get("/{camera_id}", response_model=CameraOut)
-def get_camera(camera_id: str, session: SessionDep, user: CurrentUser) -> CameraOut:
+def get_camera(camera_id: CameraIdPath, session: SessionDep, user: CurrentUser) -> CameraOut:
     return camera_out(cameras.get_camera(session, camera_id, only_site_id=site_scope(user)), user)
 
 
 @router.patch("/{camera_id}", response_model=CameraOut)
-def update_camera(camera_id: str, body: CameraUpdate, session: SessionDep, user: OperatorUser) -> CameraOut:
+def update_camera(camera_id: CameraIdPath, body: CameraUpdate, session: SessionDep, user: OperatorUser) -> CameraOut:
     camera = cameras.update_camera(session, cameras.get_camera(session, camera_id), body.changes())
     audit.record(session, user.id, "camera.update", f"camera:{camera.id}", _audit_details(body.changes()))
     session.commit()
@@ -50,7 +58,7 @@ def update_camera(camera_id: str, body: CameraUpdate, session: SessionDep, user:
 
 
 @router.delete("/{camera_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_camera(camera_id: str, session: SessionDep, user: OperatorUser) -> Response:
+def delete_camera(camera_id: CameraIdPath, session: SessionDep, user: OperatorUser) -> Response:
     camera = cameras.get_camera(session, camera_id)
     cameras.delete_camera(session, camera)
     audit.record(session, user.id, "camera.delete", f"camera:{camera_id}", {"site_id": camera.site_id})
@@ -59,7 +67,7 @@ def delete_camera(camera_id: str, session: SessionDep, user: OperatorUser) -> Re
 
 
 @router.get("/{camera_id}/zones", response_model=ZoneVersionOut, tags=["zones"])
-def get_zones(camera_id: str, session: SessionDep, user: CurrentUser) -> ZoneVersion:
+def get_zones(camera_id: CameraIdPath, session: SessionDep, user: CurrentUser) -> ZoneVersion:
     camera = cameras.get_camera(session, camera_id, only_site_id=site_scope(user))
     current = zones.current_zones(session, camera.id)
     if current is None:
@@ -75,7 +83,7 @@ def get_zones(camera_id: str, session: SessionDep, user: CurrentUser) -> ZoneVer
     summary="Save the camera's zone file as a new version",
 )
 def put_zones(
-    camera_id: str,
+    camera_id: CameraIdPath,
     document: Annotated[Any, Body(description="the whole zone file, as `firelane run --zones` reads it")],
     session: SessionDep,
     user: OperatorUser,
@@ -89,6 +97,6 @@ def put_zones(
 
 
 @router.get("/{camera_id}/zones/versions", response_model=list[ZoneVersionOut], tags=["zones"])
-def zone_versions(camera_id: str, session: SessionDep, user: CurrentUser) -> list[ZoneVersion]:
+def zone_versions(camera_id: CameraIdPath, session: SessionDep, user: CurrentUser) -> list[ZoneVersion]:
     camera = cameras.get_camera(session, camera_id, only_site_id=site_scope(user))
     return zones.list_zone_versions(session, camera.id)

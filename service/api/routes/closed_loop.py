@@ -36,7 +36,8 @@ from service.api.closed_loop_schemas import (
     WeeklyReportOut,
     ZoneSpotOut,
 )
-from service.api.deps import CurrentUser, ReviewReader, SessionDep, SettingsDep, site_scope
+from service.api.deps import CurrentUser, ReviewReader, SessionDep, SettingsDep, StrictJSONRoute, site_scope
+from service.api.schemas import CameraIdPath, IdPath, IdQuery
 from service.api.routes.live import snapshot_path
 from service.db import audit, cameras, sites, zones
 from service.db.errors import InvalidError, NotFoundError
@@ -56,16 +57,18 @@ from service.reports.week import Week
 from service.reports.weekly import generate_weekly
 from service.settings import Settings
 
-router = APIRouter(tags=["closed loop"])
+router = APIRouter(tags=["closed loop"], route_class=StrictJSONRoute)
 MAX_DAYS = 400
+# Dates outside these years are typos; inside them no period or week arithmetic can leave datetime's range.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
 REPORT_NAME = re.compile(r"^(district|site-[A-Za-z0-9][A-Za-z0-9_.-]{0,63})\.(html|pdf)$")
 REPORT_HEADERS = {  # a report is a static document: no scripts, images inline only
     "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-cache",
 }
-Since = Annotated[str | None, Query(description="ISO date (whole day, report time zone) or datetime")]
-Until = Annotated[str | None, Query(description="ISO date (inclusive) or datetime; default now")]
+Since = Annotated[str | None, Query(max_length=40, description="ISO date (whole day, report time zone) or datetime")]
+Until = Annotated[str | None, Query(max_length=40, description="ISO date (inclusive) or datetime; default now")]
 Days = Annotated[int, Query(ge=1, le=MAX_DAYS, description="period length when since is not given")]
 
 
@@ -75,12 +78,13 @@ def report_tz(settings: Settings) -> ZoneInfo:
 
 def _bound(text: str, tz: ZoneInfo, what: str, *, end: bool) -> datetime:
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime.combine(day + timedelta(days=1) if end else day, time(), tzinfo=tz)
-        value = datetime.fromisoformat(text)
+        value: date = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
     except ValueError:
         raise InvalidError(f"{what}: {text!r} is not an ISO date (2026-11-02) or datetime") from None
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise InvalidError(f"{what}: {text!r} is not between {FIRST_YEAR} and {LAST_YEAR}")
+    if not isinstance(value, datetime):
+        return datetime.combine(value + timedelta(days=1) if end else value, time(), tzinfo=tz)
     return value if value.tzinfo is not None else value.replace(tzinfo=tz)
 
 
@@ -117,12 +121,12 @@ def _utcnow() -> datetime:
     summary="Every occupation of a site with its status and response times (JSON, CSV or PDF)",
 )
 def site_ledger(
-    site_id: int,
+    site_id: IdPath,
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
     since: Since = None,
-    until: Annotated[str | None, Query(description="ISO date (inclusive) or datetime")] = None,
+    until: Annotated[str | None, Query(max_length=40, description="ISO date (inclusive) or datetime")] = None,
     format: Literal["json", "csv", "pdf"] = "json",  # noqa: A002 - the query parameter's name
 ) -> Response | LedgerOut:
     """Occupations (violations) of the site's cameras that started in the period, oldest first: detected →
@@ -181,7 +185,7 @@ def repeat_offenders(
     min_count: Annotated[int | None, Query(ge=1, le=1000, description="default: repeat_offender_min")] = None,
     window_days: Annotated[int | None, Query(ge=1, le=3650, description="default: repeat_offender_window_days")] = None,
     until: Until = None,
-    site_id: int | None = None,
+    site_id: IdQuery = None,
 ) -> OffendersOut:
     """Plates with at least ``min_count`` police-confirmed violations that started in the ``window_days``
     before ``until``, most first, each with its violations and evidence links. Police and operators only."""
@@ -244,7 +248,7 @@ def get_hotspots(
     since: Since = None,
     until: Until = None,
     days: Days = 30,
-    site_id: int | None = None,
+    site_id: IdQuery = None,
 ) -> HotspotsOut:
     """Ranked by violations (that started in the period), then blocked minutes (start → end, or → now), with
     rebounds: violations that started within ``rebound_window_days`` after one in the same zone ended."""
@@ -282,7 +286,7 @@ def blocked_minutes_chart(
     since: Since = None,
     until: Until = None,
     days: Days = 30,
-    site_id: int | None = None,
+    site_id: IdQuery = None,
 ) -> Response:
     spots = _hotspots(session, settings, user, since, until, days, site_id)
     scope = _visible_site(session, user, site_id)
@@ -301,7 +305,7 @@ def blocked_minutes_chart(
     summary="Where occupants stood: violation footprints over the camera's snapshot",
 )
 def camera_heatmap(
-    camera_id: str,
+    camera_id: CameraIdPath,
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
@@ -384,6 +388,8 @@ def generate_report(body: WeeklyReportIn, session: SessionDep, settings: Setting
         week = Week.parse(body.week) if body.week else Week.of(_utcnow(), tz)
     except ValueError as error:
         raise InvalidError(f"week: {error}") from None
+    if not FIRST_YEAR <= week.year <= LAST_YEAR:
+        raise InvalidError(f"week: {week} is not between {FIRST_YEAR} and {LAST_YEAR}")
     site_id = _visible_site(session, user, body.site_id)
     codes = [sites.get_site(session, site_id).code] if site_id is not None else None
     written = generate_weekly(session, settings, week, settings.reports_dir, site_codes=codes,

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
 from service.api.deps import SessionDep, SettingsDep, require_roles, site_scope
+from service.api.schemas import CameraIdPath
 from service.api.ui_schemas import LiveOut
 from service.db import cameras
 from service.db.errors import NotFoundError
@@ -46,7 +47,9 @@ def _hide_credentials(text: str | None, user: User) -> str | None:
     responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "no such camera, or no snapshot yet"}},
     summary="The latest frame of a running camera (the zone editor draws on it)",
 )
-def get_snapshot(camera_id: str, session: SessionDep, settings: SettingsDep, user: CameraViewer) -> FileResponse:
+def get_snapshot(
+    camera_id: CameraIdPath, session: SessionDep, settings: SettingsDep, user: CameraViewer
+) -> FileResponse:
     camera = cameras.get_camera(session, camera_id, only_site_id=site_scope(user))
     path = snapshot_path(settings.out_dir, camera.id)
     if path is None:
@@ -60,7 +63,7 @@ def get_snapshot(camera_id: str, session: SessionDep, settings: SettingsDep, use
     response_model_by_alias=True,
     summary="What the camera's worker sees now: objects with boxes and zones, zone occupancy",
 )
-def get_live(camera_id: str, request: Request, session: SessionDep, user: CameraViewer) -> LiveOut:
+def get_live(camera_id: CameraIdPath, request: Request, session: SessionDep, user: CameraViewer) -> LiveOut:
     """``running`` is false (and the lists empty) when no worker runs the camera in this process."""
     camera = cameras.get_camera(session, camera_id, only_site_id=site_scope(user))
     supervisor = getattr(request.app.state, "supervisor", None)

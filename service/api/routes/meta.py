@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import text
 
 from service.api.deps import OperatorUser, SessionDep
-from service.api.schemas import AuditOut
+from service.api.schemas import NO_NUL_PATTERN, AuditOut, IdQuery, Limit, Offset
 from service.db import audit
 from service.db.models import AuditEntry
 
@@ -30,11 +30,11 @@ def health(session: SessionDep) -> dict[str, str]:
 def list_audit(
     session: SessionDep,
     _: OperatorUser,
-    action: str | None = None,
-    target: str | None = None,
-    user_id: int | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    action: Annotated[str | None, Query(max_length=64, pattern=NO_NUL_PATTERN)] = None,
+    target: Annotated[str | None, Query(max_length=256, pattern=NO_NUL_PATTERN)] = None,
+    user_id: IdQuery = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[AuditEntry]:
     """Newest first."""
     return audit.list_entries(session, action=action, target=target, user_id=user_id, limit=limit, offset=offset)

@@ -9,10 +9,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query
 
 from service.api.deps import AlertUser, CurrentUser, SessionDep, site_scope
-from service.api.schemas import AlertOut, AlertStatus
+from service.api.schemas import AlertOut, AlertStatus, Limit, RowId
 from service.api.ui_schemas import BoardAlertOut, SiteCountsOut, TimelineLane, TimelineOut, TimelineSpan
 from service.closed_loop import due_at
 from service.db import stats
+from service.db.models import ALERT_STATUSES
 
 router = APIRouter(tags=["overview"])
 STILL_PREFERENCE = ("grace", "begin", "latest", "last")
@@ -49,7 +50,7 @@ def _timeline_out(timeline: stats.Timeline, now: datetime) -> TimelineOut:
 def occupancy_timeline(
     session: SessionDep,
     user: CurrentUser,
-    hours: Annotated[float, Query(gt=0, le=24 * 31, description="the window ending now")] = 24,
+    hours: Annotated[float, Query(gt=0, le=24 * 31, allow_inf_nan=False, description="the window ending now")] = 24,
 ) -> TimelineOut:
     """Per camera zone, the violations overlapping the last ``hours`` (start, violation, end; open ones
     run on). With none in that window, the newest violations and the range they span (``fitted``)."""
@@ -81,9 +82,11 @@ def _board_out(item: stats.BoardAlert) -> BoardAlertOut:
 def alert_board(
     session: SessionDep,
     user: AlertUser,
-    status: Annotated[list[AlertStatus] | None, Query(description="default: open and acknowledged")] = None,
-    alert_id: Annotated[list[int] | None, Query(alias="id", description="only these alerts, in any status")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    status: Annotated[list[AlertStatus] | None,
+                      Query(max_length=len(ALERT_STATUSES), description="default: open and acknowledged")] = None,
+    alert_id: Annotated[list[RowId] | None,
+                        Query(alias="id", max_length=1000, description="only these alerts, in any status")] = None,
+    limit: Limit = 200,
 ) -> list[BoardAlertOut]:
     """Alerts of the user's site (operators: every site), newest first, each with its camera, zone,
     times, the still to recognise the vehicle by, and the deadline to clear the lane by."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from service.api.deps import CurrentUser, OperatorUser, SessionDep, site_scope
-from service.api.schemas import SiteCreate, SiteOut, SiteUpdate
+from service.api.deps import CurrentUser, OperatorUser, SessionDep, StrictJSONRoute, site_scope
+from service.api.schemas import IdPath, SiteCreate, SiteOut, SiteUpdate
 from service.db import audit, sites
 from service.db.models import Site
 
-router = APIRouter(prefix="/api/sites", tags=["sites"])
+router = APIRouter(prefix="/api/sites", tags=["sites"], route_class=StrictJSONRoute)
 
 
 @router.get("", response_model=list[SiteOut])
@@ -26,12 +26,12 @@ def create_site(body: SiteCreate, session: SessionDep, user: OperatorUser) -> Si
 
 
 @router.get("/{site_id}", response_model=SiteOut)
-def get_site(site_id: int, session: SessionDep, user: CurrentUser) -> Site:
+def get_site(site_id: IdPath, session: SessionDep, user: CurrentUser) -> Site:
     return sites.get_site(session, site_id, only_site_id=site_scope(user))
 
 
 @router.patch("/{site_id}", response_model=SiteOut)
-def update_site(site_id: int, body: SiteUpdate, session: SessionDep, user: OperatorUser) -> Site:
+def update_site(site_id: IdPath, body: SiteUpdate, session: SessionDep, user: OperatorUser) -> Site:
     site = sites.update_site(session, sites.get_site(session, site_id), body.changes())
     audit.record(session, user.id, "site.update", f"site:{site.id}", body.changes())
     session.commit()
@@ -39,7 +39,7 @@ def update_site(site_id: int, body: SiteUpdate, session: SessionDep, user: Opera
 
 
 @router.delete("/{site_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_site(site_id: int, session: SessionDep, user: OperatorUser) -> Response:
+def delete_site(site_id: IdPath, session: SessionDep, user: OperatorUser) -> Response:
     site = sites.get_site(session, site_id)
     code = site.code
     sites.delete_site(session, site)

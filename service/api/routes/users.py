@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from service.api.deps import OperatorUser, SessionDep
-from service.api.schemas import UserCreate, UserOut, UserUpdate
+from service.api.deps import OperatorUser, SessionDep, StrictJSONRoute
+from service.api.schemas import IdPath, UserCreate, UserOut, UserUpdate
 from service.api.security import hash_password
 from service.db import audit, users
 from service.db.models import User
 
-router = APIRouter(prefix="/api/users", tags=["users"])
+router = APIRouter(prefix="/api/users", tags=["users"], route_class=StrictJSONRoute)
 
 
 @router.get("", response_model=list[UserOut])
@@ -35,12 +35,12 @@ def create_user(body: UserCreate, session: SessionDep, user: OperatorUser) -> Us
 
 
 @router.get("/{user_id}", response_model=UserOut)
-def get_user(user_id: int, session: SessionDep, _: OperatorUser) -> User:
+def get_user(user_id: IdPath, session: SessionDep, _: OperatorUser) -> User:
     return users.get_user(session, user_id)
 
 
 @router.patch("/{user_id}", response_model=UserOut)
-def update_user(user_id: int, body: UserUpdate, session: SessionDep, user: OperatorUser) -> User:
+def update_user(user_id: IdPath, body: UserUpdate, session: SessionDep, user: OperatorUser) -> User:
     changes = body.changes()
     password = changes.pop("password", None)
     if password is not None:
@@ -55,7 +55,7 @@ def update_user(user_id: int, body: UserUpdate, session: SessionDep, user: Opera
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-def deactivate_user(user_id: int, session: SessionDep, user: OperatorUser) -> Response:
+def deactivate_user(user_id: IdPath, session: SessionDep, user: OperatorUser) -> Response:
     target = users.update_user(session, users.get_user(session, user_id), {"active": False})
     audit.record(session, user.id, "user.deactivate", f"user:{target.id}", {"username": target.username})
     session.commit()

@@ -8,32 +8,43 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse, StreamingResponse
 
-from service.api.deps import CurrentUser, PoliceUser, ReviewReader, SessionDep, SettingsDep, site_scope
+from service.api.deps import (
+    CurrentUser,
+    PoliceUser,
+    ReviewReader,
+    SessionDep,
+    SettingsDep,
+    StrictJSONRoute,
+    site_scope,
+)
 from service.api.evidence import evidence_file, export_zip, iter_file
 from service.api.present import violation_detail, violation_out
 from service.api.schemas import (
+    CAMERA_ID_PATTERN,
+    SITE_CODE_PATTERN,
+    Limit,
+    Offset,
     QueuedViolationOut,
     ReviewIn,
     ReviewOut,
     ReviewStatus,
     ViolationDetail,
+    ViolationIdPath,
     ViolationOut,
 )
 from service.db import audit, reviews
 from service.db.models import Review
 from service.db.violation_search import get_violation, search_violations
 
-router = APIRouter(tags=["violations"])
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+router = APIRouter(tags=["violations"], route_class=StrictJSONRoute)
 
 
 @router.get("/api/violations", response_model=list[ViolationOut])
 def list_violations(
     session: SessionDep,
     user: CurrentUser,
-    site: Annotated[str | None, Query(description="site code")] = None,
-    camera: str | None = None,
+    site: Annotated[str | None, Query(description="site code", pattern=SITE_CODE_PATTERN)] = None,
+    camera: Annotated[str | None, Query(pattern=CAMERA_ID_PATTERN)] = None,
     status: ReviewStatus | None = None,
     open_only: bool = False,
     limit: Limit = 100,
@@ -66,7 +77,7 @@ def review_queue(
 
 
 @router.get("/api/violations/{violation_id}", response_model=ViolationDetail)
-def get_violation_detail(violation_id: str, session: SessionDep, user: CurrentUser) -> ViolationDetail:
+def get_violation_detail(violation_id: ViolationIdPath, session: SessionDep, user: CurrentUser) -> ViolationDetail:
     row = get_violation(session, violation_id, only_site_id=site_scope(user), with_evidence=True)
     return violation_detail(row, user, reviews.get_review(session, violation_id))
 
@@ -77,7 +88,7 @@ def get_violation_detail(violation_id: str, session: SessionDep, user: CurrentUs
     responses={200: {"content": {"image/jpeg": {}, "video/webm": {}, "application/json": {}}}},
 )
 def get_evidence_file(
-    violation_id: str, name: str, session: SessionDep, settings: SettingsDep, user: CurrentUser
+    violation_id: ViolationIdPath, name: str, session: SessionDep, settings: SettingsDep, user: CurrentUser
 ) -> FileResponse:
     """One file listed in the violation's evidence, from its folder under the evidence root."""
     row = get_violation(session, violation_id, only_site_id=site_scope(user), with_evidence=True)
@@ -92,7 +103,7 @@ def get_evidence_file(
     responses={200: {"content": {"application/zip": {}}}},
 )
 def export_evidence(
-    violation_id: str, request: Request, session: SessionDep, settings: SettingsDep, user: ReviewReader
+    violation_id: ViolationIdPath, request: Request, session: SessionDep, settings: SettingsDep, user: ReviewReader
 ) -> StreamingResponse:
     """The evidence folder (stills, crop, clip, manifest.json) as one ZIP, for the case file."""
     row = get_violation(session, violation_id, with_evidence=True)
@@ -114,7 +125,7 @@ def export_evidence(
     tags=["reviews"],
     responses={409: {"description": "already decided"}},
 )
-def review_violation(violation_id: str, body: ReviewIn, session: SessionDep, user: PoliceUser) -> Review:
+def review_violation(violation_id: ViolationIdPath, body: ReviewIn, session: SessionDep, user: PoliceUser) -> Review:
     """Confirm with the plate read from the evidence, or reject with a reason; once per violation."""
     review = reviews.decide(
         session, violation_id, user.id, body.decision, plate_text=body.plate_text, reason=body.reason
