@@ -265,6 +265,53 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _public_key(args: argparse.Namespace, settings: Settings):
+    from service.signing import ManifestSigner, load_public_key
+
+    if args.public_key:
+        try:
+            return load_public_key(Path(args.public_key).read_bytes())
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"firelane: --public-key {args.public_key}: {error}") from None
+    if not settings.signing_key_path.is_file():
+        raise SystemExit(f"firelane: no signing key at {settings.signing_key_path}; give --public-key PEM")
+    return ManifestSigner.load_or_create(settings.signing_key_path).public_key
+
+
+def cmd_key(args: argparse.Namespace, settings: Settings) -> int:
+    from service.signing import ManifestSigner, key_id, public_key_pem
+
+    public = ManifestSigner.load_or_create(settings.signing_key_path).public_key
+    print(f"# firelane evidence key {key_id(public)} (Ed25519; private key in {settings.signing_key_path})")
+    print(public_key_pem(public), end="")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from service.verify import verify_database, verify_path
+
+    path = Path(args.path)
+    if not path.exists():
+        raise SourceError(f"{args.path}: no such file or folder")
+    report = verify_path(path, _public_key(args, settings))
+    if args.db:
+        from sqlalchemy import select
+
+        from service.db.models import Violation
+        from service.db.session import make_engine
+
+        engine = make_engine(args.db)
+        with engine.connect() as connection:
+            rows = connection.execute(select(Violation.id, Violation.evidence_dir, Violation.manifest_sha256)).all()
+        engine.dispose()
+        verify_database(path, [tuple(r) for r in rows], report)
+    for problem in report.problems:
+        print(f"FAIL {problem}")
+    print(f"{report.checked} violation folder(s) checked: "
+          f"{'intact, signed and chained' if report.ok else f'{len(report.problems)} problem(s)'}")
+    return 0 if report.ok else 1
+
+
 def cmd_soak(args: argparse.Namespace, settings: Settings) -> int:
     from service.soak import soak
 
@@ -370,6 +417,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=cmd_eval)
 
+    verify = commands.add_parser("verify", help="check evidence: a violation folder, an exported ZIP or the store")
+    verify.add_argument("path")
+    verify.add_argument("--public-key", help="PEM file of the installation's public key (default: this installation's)")
+    verify.add_argument("--db", help="database URL: also check every violation row against the store")
+    verify.set_defaults(handler=cmd_verify)
+    key = commands.add_parser("key", help="print the public key that verifies this installation's evidence")
+    key.set_defaults(handler=cmd_key)
     soak = commands.add_parser("soak", help="many violations through one camera: memory per violation")
     soak.add_argument("--violations", type=int, default=120, choices=range(20, 100001), metavar="N")
     soak.add_argument("--json", action="store_true")

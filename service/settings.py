@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     fps: float = Field(2.0, gt=0, le=60, description="frames sampled per second of video")
     allow_download: bool = True
     export_openvino: bool = True
+    signing_key_file: Path | None = Field(None, description="Ed25519 key that signs evidence manifests (shared by "
+                                          "every process of an installation); default <out_dir>/signing_key.pem")
     spool_dir: Path | None = Field(None, description="durable local spool of violations and camera checkpoints "
                                    "waiting for the database; default <out_dir>/spool")
     clip_pre_s: float = Field(8.0, ge=0)
@@ -72,6 +74,10 @@ class Settings(BaseSettings):
 
     def database_url_for(self, out_dir: Path) -> str:
         return self.database_url or f"sqlite:///{(out_dir / 'firelane.db').resolve()}"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return (self.signing_key_file or self.out_dir / "signing_key.pem").expanduser()
 
     @property
     def spool_root(self) -> Path:

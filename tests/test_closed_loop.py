@@ -488,3 +488,11 @@ def test_escalation_loop_runs_the_job_on_the_injected_clock(world: Seeded, app: 
 
     jobs.escalation_loop(app.state.sessions, OnePass(), interval_s=5, clock=broken)  # logged, not raised
     assert waits == [30, 5]
+
+
+def test_ledger_csv_cells_never_run_as_spreadsheet_formulas() -> None:
+    from service.reports.ledger import spreadsheet_safe
+
+    assert spreadsheet_safe('=HYPERLINK("http://x","点我")') == '\'=HYPERLINK("http://x","点我")'
+    assert [spreadsheet_safe(v) for v in ("+1", "-1+2", "@SUM(A1)", "\tx")] == ["'+1", "'-1+2", "'@SUM(A1)", "'\tx"]
+    assert spreadsheet_safe("北侧消防车通道") == "北侧消防车通道" and spreadsheet_safe("") == ""

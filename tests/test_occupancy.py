@@ -317,3 +317,16 @@ def test_expire_ends_what_was_not_seen_for_leave_s_even_if_it_is_back():
 def test_restore_rejects_unknown_format():
     with pytest.raises(ValueError, match="format"):
         OccupancyEngine.restore(camera(), {"format": 99})
+
+
+def test_an_object_the_lane_model_saw_resting_counts_its_dwell_from_then():
+    engine = OccupancyEngine(camera(grace_s=20, leave_s=10, classes=("vehicle", "obstacle", "obstruction")))
+    rested = (T0 - timedelta(seconds=8)).timestamp()  # confirmed still for 8 s before it is first reported
+
+    def blob():
+        return Detections([PARKED], [0.4], ["obstruction"], ["obstruction"], [-1], [rested])
+
+    events = run(engine, [(s, blob()) for s in range(0, 14)])
+    [started] = kinds(events, "violation_started")
+    assert started.occupant.still_since == T0 - timedelta(seconds=8)
+    assert started.at == T0 + timedelta(seconds=12), "20 s of dwell counted from when it came to rest"

@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import shapely
@@ -20,6 +20,7 @@ from shapely.validation import explain_validity
 
 from detector.classes import COCO_NAMES
 from detector.detections import CATEGORIES
+from zones.calibration import GroundCalibration
 from zones.schedule import Schedule
 
 ZoneKind = Literal["fire_lane", "rescue_site", "no_parking"]
@@ -73,6 +74,8 @@ class ZoneSpec(BaseModel):
     min_overlap: float = Field(0.3, gt=0, le=1)
     leave_s: Seconds = 30.0
     active: str = Field("00:00-24:00", max_length=MAX_ACTIVE)
+    # calibration on the ground, for the clear width left (zones.calibration.GroundCalibration.from_json)
+    ground: dict[str, Any] | None = None
 
     @field_validator("id")
     @classmethod
@@ -114,6 +117,7 @@ class Zone:
     min_overlap: float
     leave_s: float
     schedule: Schedule
+    ground: GroundCalibration | None = None  # calibrated: occupants' clear width in metres is measured
 
     def accepts(self, class_name: str, category: str) -> bool:
         return category in self.classes or class_name in self.classes
@@ -134,7 +138,8 @@ class CameraZones:
             return self
         sx, sy = width / self.frame_size[0], height / self.frame_size[1]
         zones = tuple(
-            Zone(**{**z.__dict__, "polygon": shapely.affinity.scale(z.polygon, sx, sy, origin=(0, 0))})
+            Zone(**{**z.__dict__, "polygon": shapely.affinity.scale(z.polygon, sx, sy, origin=(0, 0)),
+                    "ground": z.ground.scaled(sx, sy) if z.ground is not None else None})
             for z in self.zones
         )
         return CameraZones(self.camera_id, self.camera_name, (width, height), self.timezone, self.imgsz, zones)
@@ -210,7 +215,7 @@ def parse_zones(raw: object, source: str = "zone file") -> CameraZones:
         seen_ids.add(zone.id)
         unknown = sorted(set(zone.classes) - allowed)
         if unknown:
-            problems.append(f"{where}: unknown classes {unknown} (use vehicle, obstacle or COCO class names)")
+            problems.append(f"{where}: unknown classes {unknown} (use vehicle, obstacle, obstruction or COCO class names)")
         if not zone.classes:
             problems.append(f"{where}: classes is empty")
         try:
@@ -223,6 +228,13 @@ def parse_zones(raw: object, source: str = "zone file") -> CameraZones:
         if not polygon_faults:
             scale = (width, height) if spec.units == "relative" else (1, 1)
             polygon = Polygon([(x * scale[0], y * scale[1]) for x, y in zone.polygon])
+            ground = None
+            if zone.ground is not None:
+                try:
+                    ground = GroundCalibration.from_json(zone.ground).scaled(*scale)
+                    ground.lane(polygon)  # every zone point must lie on the calibrated ground, before the horizon
+                except ValueError as error:
+                    problems.append(f"{where}: ground: {error}")
             zones.append(
                 Zone(
                     id=zone.id,
@@ -234,6 +246,7 @@ def parse_zones(raw: object, source: str = "zone file") -> CameraZones:
                     min_overlap=zone.min_overlap,
                     leave_s=zone.leave_s,
                     schedule=schedule,
+                    ground=ground,
                 )
             )
     if problems:

@@ -127,6 +127,7 @@ class _Candidate:
     class_name: str
     category: str
     confidence: float
+    still_since: datetime | None = None  # at rest since before this frame (the lane model says so)
 
 
 class OccupancyEngine:
@@ -226,12 +227,12 @@ class OccupancyEngine:
         events: list[OccupancyEvent] = []
         for zone in self.camera.zones:
             if self.is_active(zone, at):
-                events += self._update_zone(zone, at, self._candidates(zone, detections))
+                events += self._update_zone(zone, at, self._candidates(zone, detections, at))
             else:
                 events += self._end_all(zone)
         return events
 
-    def _candidates(self, zone: Zone, detections: Detections) -> list[_Candidate]:
+    def _candidates(self, zone: Zone, detections: Detections, at: datetime) -> list[_Candidate]:
         if len(detections) == 0:
             return []
         overlap = footprint_overlap(detections.xyxy, zone.polygon)
@@ -240,9 +241,10 @@ class OccupancyEngine:
             name, category = str(detections.class_name[i]), str(detections.category[i])
             if zone.accepts(name, category):
                 box = tuple(float(v) for v in detections.xyxy[i])
-                found.append(
-                    _Candidate(int(i), box, int(detections.tracker_id[i]), name, category, float(detections.confidence[i]))  # type: ignore[arg-type]
-                )
+                since = detections.still_since[i]
+                still_since = None if np.isnan(since) else datetime.fromtimestamp(float(since), at.tzinfo)
+                found.append(_Candidate(int(i), box, int(detections.tracker_id[i]), name, category,  # type: ignore[arg-type]
+                                        float(detections.confidence[i]), still_since))
         return found
 
     def _presence(self, occ: Occupant) -> float:
@@ -261,6 +263,7 @@ class OccupancyEngine:
         matched_candidates = {id(c) for c in matches.values()}
         for cand in candidates:
             if id(cand) not in matched_candidates:
+                rested = min(at, cand.still_since) if cand.still_since is not None else at
                 self._next_key += 1
                 occ = Occupant(
                     key=self._next_key - 1,
@@ -270,8 +273,8 @@ class OccupancyEngine:
                     confidence=cand.confidence,
                     box=cand.box,
                     rest_box=cand.box,
-                    entered_at=at,
-                    still_since=at,
+                    entered_at=rested,
+                    still_since=rested,
                     last_seen=at,
                     sightings_at_rest=1,
                     rest_frame=self._frames[zone.id],
@@ -315,7 +318,9 @@ class OccupancyEngine:
         events: list[OccupancyEvent] = []
         ids = occ.tracker_ids | {cand.tracker_id} if cand.tracker_id >= 0 else occ.tracker_ids
         common = dict(box=cand.box, last_seen=at, tracker_ids=ids, confidence=max(occ.confidence, cand.confidence))
-        if relative_drift(occ.rest_box, cand.box) > self.rules.max_drift:
+        if cand.still_since is not None:  # the lane model vouches it is the same still object: its box may settle
+            common["rest_box"] = cand.box
+        elif relative_drift(occ.rest_box, cand.box) > self.rules.max_drift:
             if occ.in_violation:  # a violator shuffling forward stays a violator
                 return replace(occ, rest_box=cand.box, **common), events
             occ = replace(occ, rest_box=cand.box, still_since=at, sightings_at_rest=1,

@@ -28,12 +28,16 @@ import numpy as np
 from shapely.geometry import Polygon
 
 from detector.backends import Detector
-from detector.detections import Detections
+from detector.appearance import LaneAppearance
+from detector.detections import OBSTRUCTION, Detections
 from detector.gate import MotionGate
 from detector.sources import Frame
 from detector.tracking import ObjectTracker
-from service.evidence import EvidenceSet
+from service.camera.obstructions import ObstructionFinder
+from service.evidence import ChainLink, EvidenceSet, chain_head
+from service.signing import ManifestSigner
 from service.timing import StageTimes
+from zones.calibration import GroundCalibration, clear_width, footprint_polygon
 from zones.config import CameraZones, Zone
 from zones.occupancy import MotionRules, OccupancyEngine, OccupancyEvent, Occupant
 from zones.schedule import Schedule
@@ -49,14 +53,16 @@ WAITING_DIR = "_waiting"  # per camera, beside its evidence: frames of occupants
 def zone_to_json(zone: Zone) -> dict:
     return {"id": zone.id, "name": zone.name, "kind": zone.kind, "polygon": list(zone.polygon.exterior.coords)[:-1],
             "grace_s": zone.grace_s, "classes": sorted(zone.classes), "min_overlap": zone.min_overlap,
-            "leave_s": zone.leave_s, "windows": [list(w) for w in zone.schedule.windows]}
+            "leave_s": zone.leave_s, "windows": [list(w) for w in zone.schedule.windows],
+            "ground": zone.ground.to_json() if zone.ground is not None else None}
 
 
 def zone_from_json(data: dict) -> Zone:
     """The zone a violation was recorded in, even after an operator changed or removed it."""
     return Zone(data["id"], data["name"], data["kind"], Polygon(data["polygon"]), float(data["grace_s"]),
                 frozenset(data["classes"]), float(data["min_overlap"]), float(data["leave_s"]),
-                Schedule(tuple((int(a), int(b)) for a, b in data["windows"])))
+                Schedule(tuple((int(a), int(b)) for a, b in data["windows"])),
+                GroundCalibration.from_json(data["ground"]) if data.get("ground") else None)
 
 
 @dataclass
@@ -72,6 +78,8 @@ class ViolationRecord:
     ended_at: datetime | None = None
     latest_frame: Frame | None = None
     latest_still_at: datetime | None = None  # capture time of the latest still written while it goes on
+    clear_width_m: float | None = None  # calibrated lanes: the narrowest clear width seen while it went on
+    severity: str | None = None  # "blocked" (under the zone's minimum) or "narrowed"
 
     @property
     def duration_s(self) -> float:
@@ -104,6 +112,8 @@ class ViolationRecord:
             "grace_s": self.zone.grace_s,
             "box": [round(v, 1) for v in self.occupant.box],
             "evidence_complete": self.evidence.complete,
+            "clear_width_m": self.clear_width_m,
+            "severity": self.severity,
         }
 
     def db_fields(self) -> dict:
@@ -120,14 +130,24 @@ class ViolationRecord:
             "manifest_sha256": self.evidence.manifest_sha256,
             "evidence_complete": self.evidence.complete,
             "evidence_problem": "; ".join(self.evidence.problems)[:4000] or None,
+            "clear_width_m": self.clear_width_m,
+            "severity": self.severity,
         }
+
+    def width_note(self) -> str | None:
+        """The clear width line of its stills, in calibrated lanes."""
+        if self.clear_width_m is None or self.zone.ground is None:
+            return None
+        verdict = "堵塞 blocked" if self.severity == "blocked" else "变窄 narrowed"
+        return f"剩余通行宽度 {self.clear_width_m:.1f} m（最低 {self.zone.ground.min_clear_width_m:.1f} m）{verdict}"
 
     def state(self) -> dict:
         """What a restarted camera needs to go on with this violation (no frames: they are in the evidence)."""
         return {"id": self.id, "zone": zone_to_json(self.zone), "occupant": self.occupant.to_json(),
                 "started_at": self.started_at.isoformat(), "violation_at": self.violation_at.isoformat(),
                 "source": self.source, "evidence": self.evidence.state(),
-                "latest_still_at": self.latest_still_at.isoformat() if self.latest_still_at else None}
+                "latest_still_at": self.latest_still_at.isoformat() if self.latest_still_at else None,
+                "clear_width_m": self.clear_width_m, "severity": self.severity}
 
 
 class ViolationStore(Protocol):
@@ -172,6 +192,8 @@ class CameraPipeline:
     checkpoint_every_s: float = 2.0  # capture time between checkpoints while anything is in a zone
     latest_every_s: float = 30.0  # capture time between "latest" stills of a violation that goes on
     keep_settled: bool = True  # False for long-running cameras: settled records are not kept in ``violations``
+    find_obstructions: bool = True  # also what no detector class names (the lane's empty-appearance model)
+    signer: ManifestSigner | None = None  # signs every manifest (None: unsigned, as in evaluation runs)
     violations: list[ViolationRecord] = field(default_factory=list)
     times: StageTimes = field(default_factory=StageTimes)
 
@@ -189,6 +211,8 @@ class CameraPipeline:
         self._pending_reconfigure = False
         self._last_detections = (Detections.empty(), Detections.empty())
         self._checkpoint_at: datetime | None = None
+        self.obstructions: ObstructionFinder | None = None
+        self._chain_head: ChainLink | None = None  # the camera's last settled manifest
 
     @property
     def open_violations(self) -> list[ViolationRecord]:
@@ -204,11 +228,15 @@ class CameraPipeline:
             self.camera = self.camera.scaled_to(width, height)
         if self.engine is None:
             self.engine = OccupancyEngine(self.camera, self.rules)
+            self._chain_head = chain_head(self.evidence_root / self.camera.camera_id)
             if self.state_store is not None:
                 self._resume(at)
         else:
             for event in self.engine.reconfigure(self.camera):
                 self._handle(event, None, None)
+        if self.find_obstructions:  # (re)learn the empty lane for these zones
+            appearance = LaneAppearance(self.camera.frame_size, [z.polygon for z in self.camera.zones])
+            self.obstructions = ObstructionFinder(appearance, self.detector)
         self.gate = None
         if self.gate_max_skip_s is not None and self.sample_fps:
             polygons = [z.polygon for z in self.camera.zones]
@@ -237,6 +265,9 @@ class CameraPipeline:
             self._last_detections = (detections, tracked)
         else:  # nothing moved around the zones: what was there is still there
             detections, tracked = self._last_detections
+        if self.obstructions is not None:
+            with self.times.measure("obstructions"):
+                tracked = Detections.concat(tracked, self.obstructions.find(frame.image, frame.captured_at, detections))
         with self.times.measure("zones"):
             # Regular sources (video, streams) look every 1/fps s: a longer stretch without frames is a gap, and
             # what was not seen for leave_s across it cannot be said to have stayed. Stills are minutes apart
@@ -262,6 +293,7 @@ class CameraPipeline:
             record.occupant = current[key]
             if record.occupant.last_seen == frame.captured_at:
                 record.latest_frame = frame
+                self._measure_clear_width(record, current.values(), frame.captured_at)
                 since = record.latest_still_at or record.violation_at
                 if (frame.captured_at - since).total_seconds() >= self.latest_every_s:
                     self._add_latest(record, "latest")
@@ -312,6 +344,16 @@ class CameraPipeline:
             self._save(record, final=True)
             self._forget(record)
 
+    def _measure_clear_width(self, record: ViolationRecord, occupants, at: datetime) -> None:
+        """In a calibrated lane: the narrowest clear width everything seen in it now leaves (the worst is kept)."""
+        zone = next((z for z in self.camera.zones if z.id == record.zone.id), None)
+        if zone is None or zone.ground is None:
+            return
+        outlines = [footprint_polygon(occ.box) for occ in occupants if occ.zone_id == zone.id and occ.last_seen == at]
+        width = clear_width(zone.ground, zone.polygon, outlines)
+        if width.severity != "clear" and (record.clear_width_m is None or width.min_clear_m < record.clear_width_m):
+            record.clear_width_m, record.severity = width.min_clear_m, width.severity
+
     def _forget(self, record: ViolationRecord) -> None:
         """A settled violation keeps no frames (a long-running camera would otherwise grow without end)."""
         record.latest_frame = None
@@ -325,12 +367,17 @@ class CameraPipeline:
         violation_id = uuid.uuid5(_ID_NAMESPACE, key).hex
         local_start = started_at.astimezone(self.camera.timezone)
         folder = Path(self.camera.camera_id) / f"{local_start:%Y%m%d-%H%M%S}-{zone.id}-{violation_id[:8]}"
-        evidence = EvidenceSet(self.evidence_root, folder, self.camera, zone, self.font_path)
+        evidence = EvidenceSet(self.evidence_root, folder, self.camera, zone, self.font_path, self.signer)
         record = ViolationRecord(violation_id, self.camera, zone, occ, started_at, frame.captured_at, self.source, evidence)
         rest = self._rest_frames.pop(occ.key, frame)
         self._drop_waiting(occ.key)
+        reference = self.obstructions.appearance.reference() if self.obstructions is not None else None
+        if occ.category == OBSTRUCTION and reference is not None:
+            evidence.add_before(reference, occ)
+        assert self.engine is not None
+        self._measure_clear_width(record, self.engine.occupants(), frame.captured_at)
         evidence.add_still(1, "begin", rest.image, rest.captured_at, replace(occ, box=occ.rest_box))
-        evidence.add_still(2, "grace", frame.image, frame.captured_at, occ)
+        evidence.add_still(2, "grace", frame.image, frame.captured_at, occ, record.width_note())
         evidence.add_crop(frame.image, occ.box, frame.captured_at)
         record.latest_frame = frame
         self._active[occ.key] = record
@@ -345,7 +392,7 @@ class CameraPipeline:
     def _add_latest(self, record: ViolationRecord, role: str) -> None:
         frame = record.latest_frame
         if frame is not None:
-            record.evidence.add_still(3, role, frame.image, frame.captured_at, record.occupant)
+            record.evidence.add_still(3, role, frame.image, frame.captured_at, record.occupant, record.width_note())
             record.latest_still_at = frame.captured_at
 
     def _clip_frame(self, image: np.ndarray) -> np.ndarray:
@@ -368,7 +415,15 @@ class CameraPipeline:
             self._save(clip.record, final=False)
 
     def _save(self, record: ViolationRecord, final: bool) -> None:
-        record.evidence.write_manifest({**record.facts(), "final": final})
+        chain = None
+        if final:  # settled: it joins the camera's chain after the last settled one
+            previous = self._chain_head
+            if previous is not None and previous.violation_id == record.id:  # settled again (a rerun)
+                previous = record.evidence.previous_link()
+            chain = {"camera_id": self.camera.camera_id, "previous": previous.to_json() if previous else None}
+        record.evidence.write_manifest({**record.facts(), "final": final}, chain)
+        if final and record.evidence.manifest_sha256:
+            self._chain_head = ChainLink(record.id, record.evidence.manifest_sha256)
         start = time.perf_counter()
         for store in self.stores:
             store.save(record, final)
@@ -391,6 +446,7 @@ class CameraPipeline:
             "engine": self.engine.snapshot(),
             "violations": [record.state() for record in self._active.values()],
             "waiting": self._write_waiting(),
+            "chain_head": self._chain_head.to_json() if self._chain_head else None,
         }
         self.state_store.save_checkpoint(self.camera.camera_id, state, at)
         self._checkpoint_at = at
@@ -440,14 +496,17 @@ class CameraPipeline:
                         self.camera.camera_id, saved.get("format"))
             return
         self.engine, ended = OccupancyEngine.restore(self.camera, saved["engine"], self.rules)
+        self._chain_head = ChainLink.from_json(saved.get("chain_head")) or self._chain_head
         for data in saved["violations"]:
             zone = zone_from_json(data["zone"])
             occupant = Occupant.from_json(data["occupant"])
-            evidence = EvidenceSet.resume(self.evidence_root, data["evidence"], self.camera, zone, self.font_path)
+            evidence = EvidenceSet.resume(self.evidence_root, data["evidence"], self.camera, zone, self.font_path,
+                                          self.signer)
             record = ViolationRecord(
                 data["id"], self.camera, zone, occupant, datetime.fromisoformat(data["started_at"]),
                 datetime.fromisoformat(data["violation_at"]), data["source"], evidence,
                 latest_still_at=datetime.fromisoformat(data["latest_still_at"]) if data["latest_still_at"] else None,
+                clear_width_m=data.get("clear_width_m"), severity=data.get("severity"),
             )
             self._active[occupant.key] = record
             if self.keep_settled:

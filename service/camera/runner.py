@@ -18,6 +18,7 @@ from service.camera.pipeline import CameraPipeline, ViolationRecord
 from service.camera.spool import Spool
 from service.camera.store import DatabaseStore, JsonlStore
 from service.settings import Settings
+from service.signing import ManifestSigner
 from service.timing import StageTimes
 from zones.config import CameraZones
 
@@ -111,6 +112,7 @@ def run_camera(
         clip_post_s=settings.clip_post_s,
         font_path=settings.font,
         gate_max_skip_s=gate_max_skip_s,
+        signer=ManifestSigner.load_or_create(settings.signing_key_file or out_dir / "signing_key.pem"),
     )
     frames, interrupted = 0, False
     started = time.perf_counter()

@@ -28,6 +28,7 @@ from service.db import camera_states
 from service.db.alerts import enqueue_violation_alert
 from service.db.errors import is_unreachable
 from service.db.session import make_engine, session_factory, upgrade
+from service.evidence import MANIFEST, SIGNATURE, sha256_file
 from service.db.violations import replace_evidence, upsert_violation
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,13 @@ def violation_entry(record: ViolationRecord) -> dict[str, Any]:
         fields[key] = _iso(fields[key])
     files = [f.to_json() for f in record.evidence.files.values()]
     if record.evidence.manifest_sha256 and record.evidence.manifest_bytes:  # listed too: reviewers fetch it alone
-        files.append({"name": "manifest.json", "role": "manifest", "media_type": "application/json",
+        files.append({"name": MANIFEST, "role": "manifest", "media_type": "application/json",
                       "sha256": record.evidence.manifest_sha256, "bytes": record.evidence.manifest_bytes,
                       "captured_at": None})
+        signature = record.evidence.folder / SIGNATURE
+        if record.evidence.signer is not None and signature.is_file():
+            files.append({"name": SIGNATURE, "role": "signature", "media_type": "application/json",
+                          "sha256": sha256_file(signature), "bytes": signature.stat().st_size, "captured_at": None})
     return {"fields": fields, "files": files}
 
 

@@ -30,6 +30,7 @@ from service.db.errors import OutageLog
 from service.db.models import Camera
 from service.db.zones import current_zones
 from service.settings import Settings
+from service.signing import ManifestSigner
 from zones.config import CameraZones, ZoneFileError, parse_zones
 from zones.geometry import footprint_overlap
 
@@ -90,7 +91,7 @@ class CameraWorker(threading.Thread):
     """
 
     def __init__(self, camera_id: str, source_url: str, fps: float, zones: CameraZones, zone_version: int,
-                 detector: SharedDetector, store: DatabaseStore, settings: Settings,
+                 detector: SharedDetector, store: DatabaseStore, settings: Settings, signer: ManifestSigner,
                  on_zone_state: Callable[[str, list[dict]], None] | None = None):
         super().__init__(name=f"camera-{camera_id}", daemon=True)
         self.camera_id = camera_id
@@ -100,6 +101,7 @@ class CameraWorker(threading.Thread):
         self.detector = detector
         self.store = store
         self.settings = settings
+        self.signer = signer
         self.on_zone_state = on_zone_state
         self.status = CameraStatus(camera_id, zone_version=zone_version)
         self._halt = threading.Event()
@@ -133,7 +135,7 @@ class CameraWorker(threading.Thread):
         return CameraPipeline(self.zones, self.detector, self.settings.evidence_root, [self.store],
                               source.description, sample_fps=source.sample_fps, clip_pre_s=self.settings.clip_pre_s,
                               clip_post_s=self.settings.clip_post_s, font_path=self.settings.font,
-                              state_store=self.store, keep_settled=False)
+                              state_store=self.store, keep_settled=False, signer=self.signer)
 
     def run(self) -> None:
         failures = 0
@@ -221,6 +223,7 @@ class WorkerSupervisor:
         self.workers: dict[str, CameraWorker] = {}
         self.problems: dict[str, str] = {}  # camera id → why it is not running (no zones, invalid zones)
         self.site_codes: dict[str, str] = {}  # camera id → its site's code (MQTT topics), as of the last sync
+        self.signer = ManifestSigner.load_or_create(settings.signing_key_path)
         # One store (and spool) per camera, kept after its worker stops so what waits in the spool still drains;
         # spools left by an earlier process are picked up here too.
         self.stores: dict[str, DatabaseStore] = {}
@@ -280,7 +283,7 @@ class WorkerSupervisor:
         for camera_id, (camera, zones, version) in wanted.items():
             if camera_id not in self.workers:
                 worker = CameraWorker(camera_id, camera.source_url, camera.fps, zones, version, self.detector,
-                                      self.store_for(camera_id), self.settings, self.on_zone_state)
+                                      self.store_for(camera_id), self.settings, self.signer, self.on_zone_state)
                 self.workers[camera_id] = worker
                 worker.start()
 

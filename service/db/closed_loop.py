@@ -21,7 +21,6 @@ from service.db.models import (
     DEFAULT_CLEAR_LIMIT_S,
     OUTBOX_CHANNELS,
     Alert,
-    Camera,
     CameraState,
     OutboxMessage,
     Site,
@@ -63,13 +62,11 @@ class Fact:
 
 
 def _facts_query(only_site_id: int | None) -> Select:
-    query = select(Violation, Camera.site_id, Site.code, Site.name, Site.clear_limit_s, Alert)
+    query = select(Violation, Violation.site_id, Site.code, Site.name, Site.clear_limit_s, Alert)
     if only_site_id is not None:
         # Violations of unregistered cameras belong to no site: only operators and police see them.
-        query = query.join(Camera, Camera.id == Violation.camera_id).where(Camera.site_id == only_site_id)
-    else:
-        query = query.outerjoin(Camera, Camera.id == Violation.camera_id)
-    return query.outerjoin(Site, Site.id == Camera.site_id).outerjoin(Alert, Alert.violation_id == Violation.id)
+        query = query.where(Violation.site_id == only_site_id)
+    return query.outerjoin(Site, Site.id == Violation.site_id).outerjoin(Alert, Alert.violation_id == Violation.id)
 
 
 def load_facts(
@@ -91,9 +88,9 @@ def load_facts(
     if until is not None:
         query = query.where(Violation.started_at < until)
     if site_id is not None:
-        query = query.where(Camera.site_id == site_id)
+        query = query.where(Violation.site_id == site_id)
     if registered_only:
-        query = query.where(Camera.site_id.is_not(None))
+        query = query.where(Violation.site_id.is_not(None))
     if camera_id is not None:
         query = query.where(Violation.camera_id == camera_id)
     if confirmed_only:

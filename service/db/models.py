@@ -111,6 +111,13 @@ class Violation(Base):
     last_seen_at: Mapped[datetime | None]
     evidence_complete: Mapped[bool] = mapped_column(Boolean, server_default=true())
     evidence_problem: Mapped[str | None] = mapped_column(Text)
+    # Clear width (migration 0005), in calibrated lanes only: the narrowest free width the occupant left, in metres,
+    # and "blocked" (under the zone's minimum, 4.0 m by GB 50016 §7.1.8) or "narrowed".
+    clear_width_m: Mapped[float | None] = mapped_column(Float)
+    severity: Mapped[str | None] = mapped_column(String(16))
+    # The site the camera belonged to when the violation was recorded (migration 0006): history stays with it
+    # when the camera moves or is archived. NULL: a camera that was not registered.
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
 
     evidence: Mapped[list[EvidenceFile]] = relationship(
         back_populates="violation",
@@ -217,6 +224,8 @@ class Camera(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(server_default=_now_default())
     updated_at: Mapped[datetime] = mapped_column(server_default=_now_default(), onupdate=func.now())
+    # Deleted while it had violations (migration 0006): kept, disabled and hidden, so its history keeps its names.
+    archived_at: Mapped[datetime | None]
 
     site: Mapped[Site] = relationship()
 

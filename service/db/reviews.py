@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.db.errors import ConflictError, InvalidError, NotFoundError
-from service.db.models import REVIEW_DECISIONS, Alert, Camera, Review, Site, Violation
+from service.db.models import REVIEW_DECISIONS, Alert, Review, Site, Violation
 from service.db.violation_search import SitedViolation, pending_clause
 
 
@@ -28,9 +28,8 @@ def review_queue(
 
     Violations of unregistered cameras have no alert, are never escalated and stay in the queue as before."""
     query = (
-        select(Violation, Camera.site_id, Site.code, Alert.escalated_at, Alert.id)
-        .outerjoin(Camera, Camera.id == Violation.camera_id)
-        .outerjoin(Site, Site.id == Camera.site_id)
+        select(Violation, Violation.site_id, Site.code, Alert.escalated_at, Alert.id)
+        .outerjoin(Site, Site.id == Violation.site_id)
         .outerjoin(Alert, Alert.violation_id == Violation.id)
         .where(pending_clause())
         .order_by(Alert.escalated_at.is_(None), Alert.escalated_at, Violation.started_at, Violation.id)

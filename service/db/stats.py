@@ -55,7 +55,7 @@ def violation_counts(session: Session, *, only_site_id: int | None = None) -> li
         func.sum(case((pending_clause(), 1), else_=0)),
     ).group_by(Violation.camera_id)
     if only_site_id is not None:
-        per_camera = per_camera.join(Camera, Camera.id == Violation.camera_id).where(Camera.site_id == only_site_id)
+        per_camera = per_camera.where(Violation.site_id == only_site_id)
     found = {
         camera_id: (name, Counts(open=int(opened or 0), pending=int(pending or 0), total=int(total)))
         for camera_id, name, total, opened, pending in session.execute(per_camera)

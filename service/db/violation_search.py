@@ -8,7 +8,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from service.db.errors import NotFoundError
-from service.db.models import Camera, Site, Violation
+from service.db.models import Site, Violation
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,13 @@ def pending_clause():  # noqa: ANN201 - a SQL expression
 
 
 def sited_violations(only_site_id: int | None) -> Select:
-    """Violations with their camera's site id and code, limited to one site when given."""
-    query = select(Violation, Camera.site_id, Site.code)
+    """Violations with the id and code of the site they were recorded at, limited to one site when given.
+
+    Violations of unregistered cameras belong to no site: only operators and police see them."""
+    query = select(Violation, Violation.site_id, Site.code)
     if only_site_id is not None:
-        # Violations of unregistered cameras belong to no site: only operators and police see them.
-        query = query.join(Camera, Camera.id == Violation.camera_id).where(Camera.site_id == only_site_id)
-    else:
-        query = query.outerjoin(Camera, Camera.id == Violation.camera_id)
-    return query.outerjoin(Site, Site.id == Camera.site_id)
+        query = query.where(Violation.site_id == only_site_id)
+    return query.outerjoin(Site, Site.id == Violation.site_id)
 
 
 def search_violations(

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import EvidenceFile, Violation
+from service.db.models import Camera, EvidenceFile, Violation
 
 # created_at/updated_at are set by the database; id/violation_id of evidence rows by the ORM.
 _VIOLATION_FIELDS = frozenset(Violation.__table__.columns.keys()) - {"created_at", "updated_at"}
@@ -33,10 +33,14 @@ def upsert_violation(session: Session, fields: Mapping[str, Any]) -> Violation:
     violation = session.get(Violation, fields["id"])
     if violation is None:
         violation = Violation(**fields)
+        if violation.site_id is None:  # recorded at the site its camera belongs to now, for good
+            camera = session.get(Camera, violation.camera_id)
+            violation.site_id = camera.site_id if camera is not None else None
         session.add(violation)
     else:
         for key, value in fields.items():
-            setattr(violation, key, value)
+            if key != "site_id":  # where it was recorded does not change
+                setattr(violation, key, value)
     session.flush()  # surface missing columns and constraint errors here, not at the caller's commit
     return violation
 

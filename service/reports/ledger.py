@@ -13,7 +13,8 @@ from service.db.models import Site
 from service.reports.pdf import ReportPDF
 
 CSV_COLUMNS = (
-    "violation_id", "camera_id", "camera_name", "zone_id", "zone_name", "object_class", "started_at",
+    "violation_id", "camera_id", "camera_name", "zone_id", "zone_name", "category", "object_class", "clear_width_m",
+    "severity", "started_at",
     "violation_at", "alerted_at", "acknowledged_at", "claimed_cleared_at", "ended_at", "due_at", "escalated_at",
     "status", "status_label", "review_status", "plate_text", "time_to_ack_s", "time_to_clear_s", "blocked_s",
 )
@@ -35,6 +36,19 @@ def _seconds(value: float | None) -> str:
     return f"{value:.0f}" if value is not None else ""
 
 
+def _metres(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else ""
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A cell a spreadsheet shows as text: one starting like a formula (a zone named ``=HYPERLINK(…)``) gets a
+    leading apostrophe, as OWASP advises for CSV exports."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def row_values(row: LedgerRow, tz: tzinfo) -> dict[str, str]:
     v, a, s = row.violation, row.fact.alert, row.state
     return {
@@ -43,7 +57,10 @@ def row_values(row: LedgerRow, tz: tzinfo) -> dict[str, str]:
         "camera_name": v.camera_name or "",
         "zone_id": v.zone_id,
         "zone_name": v.zone_name,
+        "category": v.category,
         "object_class": v.object_class,
+        "clear_width_m": _metres(v.clear_width_m),
+        "severity": v.severity or "",
         "started_at": local_iso(v.started_at, tz),
         "violation_at": local_iso(v.violation_at, tz),
         "alerted_at": local_iso(a.created_at if a else None, tz),
@@ -71,7 +88,7 @@ def ledger_csv(rows: Sequence[LedgerRow], tz: tzinfo) -> bytes:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow(row_values(row, tz))
+        writer.writerow({key: spreadsheet_safe(value) for key, value in row_values(row, tz).items()})
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
@@ -87,15 +104,16 @@ def ledger_pdf(site: Site, rows: Sequence[LedgerRow], *, since: datetime | None,
         counts[row.status_label] = counts.get(row.status_label, 0) + 1
     pdf.note(f"共 {len(rows)} 起：" + "，".join(f"{k} {v}" for k, v in counts.items()) if rows else "本期无占用。")
     pdf.ln(1)
-    table = [["开始", "摄像头", "区域", "告警", "确认收到", "摄像头确认清理", "升级交警", "状态", "车牌",
+    table = [["开始", "摄像头", "区域", "剩余宽(m)", "告警", "确认收到", "摄像头确认清理", "升级交警", "状态", "车牌",
               "响应(分)", "清理(分)", "占用(分)"]]
     for row in rows:
         v, a, s = row.violation, row.fact.alert, row.state
         table.append([
             local_short(v.started_at, tz), v.camera_name or v.camera_id, v.zone_name,
+            f"{v.clear_width_m:.1f}" if v.clear_width_m is not None else "—",
             local_short(a.created_at if a else None, tz), local_short(a.acknowledged_at if a else None, tz),
             local_short(v.ended_at, tz), local_short(a.escalated_at if a else None, tz), row.status_label,
             v.plate_text or "—", minutes(s.time_to_ack_s), minutes(s.time_to_clear_s), minutes(s.blocked_s),
         ])
-    pdf.table(table, widths=(20, 24, 30, 20, 20, 23, 20, 22, 22, 15, 15, 15), size=8)
+    pdf.table(table, widths=(20, 22, 28, 14, 20, 19, 23, 20, 22, 22, 14, 14, 14), size=8)
     return pdf.to_bytes()

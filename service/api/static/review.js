@@ -6,9 +6,9 @@
   const $ = (id) => document.getElementById(id);
   const enc = encodeURIComponent;
   const canDecide = Boolean(FL.data.can_decide);
-  const STILLS = ["begin", "grace", "latest", "last"];
+  const STILLS = ["before", "begin", "grace", "latest", "last"];
   const STILL_LABELS = {
-    begin: "① 开始占用 (begin)", grace: "② 超过允许停留时间 (grace)", latest: "③ 最新画面 (latest)", last: "③ 最后画面 (last)",
+    before: "⓪ 空闲时参照 (empty lane)", begin: "① 开始占用 (begin)", grace: "② 超过允许停留时间 (grace)", latest: "③ 最新画面 (latest)", last: "③ 最后画面 (last)",
   };
   const state = { queue: [], current: null, loading: 0 };
 

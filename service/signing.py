@@ -1,0 +1,107 @@
+"""The installation's evidence key: every manifest is signed with it (Ed25519), so a manifest that was altered,
+forged or signed elsewhere shows, offline, with nothing but the public key.
+
+The private key lives in one file (``FIRELANE_SIGNING_KEY_FILE``, default ``<out_dir>/signing_key.pem``, created
+0600 on first use); every process of an installation must use the same file. The public key is served by the API
+(``/api/evidence/public-key``) and printed by ``firelane key``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+log = logging.getLogger(__name__)
+ALGORITHM = "Ed25519"
+SIGNATURE_FORMAT = "firelane-signature/1"
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """A short fingerprint of a public key (the first 16 hex digits of the SHA-256 of its raw bytes)."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def public_key_pem(public_key: Ed25519PublicKey) -> str:
+    return public_key.public_bytes(serialization.Encoding.PEM,
+                                   serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+
+
+def load_public_key(pem: str | bytes) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(pem.encode("ascii") if isinstance(pem, str) else pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return key
+
+
+@dataclass(frozen=True)
+class ManifestSigner:
+    private_key: Ed25519PrivateKey
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self.private_key.public_key()
+
+    def signature(self, manifest: bytes) -> bytes:
+        """The ``manifest.sig`` document for these manifest bytes."""
+        document = {
+            "format": SIGNATURE_FORMAT,
+            "algorithm": ALGORITHM,
+            "key_id": key_id(self.public_key),
+            "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+            "signature": base64.b64encode(self.private_key.sign(manifest)).decode("ascii"),
+        }
+        return json.dumps(document, indent=2).encode("utf-8")
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> ManifestSigner:
+        """The key in ``path``; made once (owner-only) when the file does not exist yet."""
+        path = path.expanduser()
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            key = Ed25519PrivateKey.generate()
+            pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first: use theirs
+                return cls.load_or_create(path)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+            log.info("created the evidence signing key %s (key id %s)", path, key_id(key.public_key()))
+            return cls(key)
+        key = serialization.load_pem_private_key(data, password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{path}: not an Ed25519 private key")
+        if path.stat().st_mode & 0o077:
+            log.warning("%s is readable by other users; chmod 600 it", path)
+        return cls(key)
+
+
+def check_signature(manifest: bytes, signature_document: bytes, public_key: Ed25519PublicKey) -> str | None:
+    """None when ``signature_document`` is a valid signature of ``manifest`` by ``public_key``; else what is wrong."""
+    try:
+        document = json.loads(signature_document)
+        signature = base64.b64decode(document["signature"], validate=True)
+    except (ValueError, KeyError, TypeError):
+        return "signature file unreadable"
+    if document.get("algorithm") != ALGORITHM:
+        return f"signature algorithm {document.get('algorithm')!r} is not {ALGORITHM}"
+    if document.get("key_id") != key_id(public_key):
+        return f"signed with another key ({document.get('key_id')}, expected {key_id(public_key)})"
+    try:
+        public_key.verify(signature, manifest)
+    except InvalidSignature:
+        return "signature does not match the manifest (altered or forged)"
+    return None

@@ -1,0 +1,137 @@
+"""`firelane verify`: is this evidence what firelane recorded? For one violation's folder, an exported ZIP, or the
+whole evidence store (every camera's chain, and the database's rows when one is given).
+
+Each problem names where it is and what is wrong: a file altered or missing, a manifest not signed or signed by
+another key, a settled violation whose predecessor in its camera's chain is gone (removed), two violations
+claiming the same predecessor or a second chain start (inserted), a database row whose evidence is not there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import zipfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from service.evidence import MANIFEST, SIGNATURE, verify_manifest
+from service.signing import check_signature
+
+
+@dataclass
+class Report:
+    checked: int = 0  # violation folders looked at
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class _Sealed:
+    violation_id: str
+    folder: str
+    previous_sha: str | None
+
+
+def _check_folder(folder: Path, public_key: Ed25519PublicKey, where: str, report: Report) -> tuple[dict, str] | None:
+    """Files and signature of one violation folder; its manifest and the manifest's SHA-256 when readable."""
+    report.checked += 1
+    try:
+        data = (folder / MANIFEST).read_bytes()
+        manifest = json.loads(data)
+        listed = {entry["name"] for entry in manifest["files"]}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        report.problems.append(f"{where}: manifest.json missing or unreadable ({type(error).__name__})")
+        return None
+    report.problems += [f"{where}: {fault}" for fault in verify_manifest(folder)]
+    try:
+        signature = (folder / SIGNATURE).read_bytes()
+    except OSError:
+        report.problems.append(f"{where}: not signed (manifest.sig missing)")
+    else:
+        fault = check_signature(data, signature, public_key)
+        if fault:
+            report.problems.append(f"{where}: {fault}")
+    extra = sorted(p.name for p in folder.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.name not in listed | {MANIFEST, SIGNATURE}
+                   and p.name not in ("decision.json", "public_key.pem", "README.txt"))
+    if extra:
+        report.problems.append(f"{where}: files the manifest does not list: {', '.join(extra)}")
+    return manifest, hashlib.sha256(data).hexdigest()
+
+
+def _check_chain(camera: str, sealed: dict[str, _Sealed], report: Report) -> None:
+    followers: dict[str, list[_Sealed]] = defaultdict(list)
+    starts = []
+    for link in sealed.values():
+        if link.previous_sha is None:
+            starts.append(link)
+        elif link.previous_sha not in sealed:
+            report.problems.append(f"camera {camera}: {link.folder} follows a violation whose settled manifest "
+                                   f"(SHA-256 {link.previous_sha[:12]}…) is missing or altered: removed from the record?")
+        else:
+            followers[link.previous_sha].append(link)
+    if len(starts) > 1:
+        names = ", ".join(sorted(s.folder for s in starts))
+        report.problems.append(f"camera {camera}: {len(starts)} chain starts ({names}): inserted, or the chain was lost")
+    for previous, links in followers.items():
+        if len(links) > 1:
+            names = ", ".join(sorted(s.folder for s in links))
+            report.problems.append(f"camera {camera}: {names} all follow {sealed[previous].folder}: one was inserted")
+
+
+def verify_store(root: Path, public_key: Ed25519PublicKey, report: Report | None = None) -> Report:
+    """Every violation folder under ``root`` (``<camera>/<violation>/``) and every camera's chain."""
+    report = report or Report()
+    for camera in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+        sealed: dict[str, _Sealed] = {}
+        for folder in sorted(p for p in camera.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+            where = f"{camera.name}/{folder.name}"
+            checked = _check_folder(folder, public_key, where, report)
+            if checked is None:
+                continue
+            manifest, sha = checked
+            chain = manifest.get("chain")
+            if chain is not None:
+                previous = (chain.get("previous") or {}).get("manifest_sha256")
+                sealed[sha] = _Sealed(manifest["violation"]["id"], where, previous)
+        _check_chain(camera.name, sealed, report)
+    return report
+
+
+def verify_database(root: Path, violations: list[tuple[str, str, str | None]], report: Report) -> None:
+    """Rows (id, evidence_dir, manifest_sha256) whose evidence folder is gone or whose manifest is not the one the
+    database recorded."""
+    for violation_id, evidence_dir, manifest_sha in violations:
+        path = root / evidence_dir / MANIFEST
+        if not path.is_file():
+            report.problems.append(f"violation {violation_id}: its evidence {evidence_dir} is missing (deleted?)")
+        elif manifest_sha and hashlib.sha256(path.read_bytes()).hexdigest() != manifest_sha:
+            report.problems.append(f"violation {violation_id}: manifest differs from the one the database recorded")
+
+
+def verify_path(path: Path, public_key: Ed25519PublicKey) -> Report:
+    """A violation folder, an exported ZIP, or an evidence store."""
+    report = Report()
+    if path.is_file() and zipfile.is_zipfile(path):
+        with tempfile.TemporaryDirectory(prefix="firelane-verify-") as scratch, zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if Path(name).name != name:  # an exported ZIP is flat; anything else is not ours
+                    report.problems.append(f"{path.name}: unexpected entry {name!r}")
+                    return report
+            archive.extractall(scratch)
+            _check_folder(Path(scratch), public_key, path.name, report)
+        return report
+    if (path / MANIFEST).exists():
+        _check_folder(path, public_key, path.name, report)
+        return report
+    if path.is_dir():
+        return verify_store(path, public_key, report)
+    report.problems.append(f"{path}: not a violation folder, an exported ZIP or an evidence store")
+    return report
