@@ -238,22 +238,28 @@ class ReviewOut(Output):
 
 class ViolationOut(Output):
     id: str
-    site_id: int | None = Field(description="site of the camera; null while the camera is not registered")
+    site_id: int | None = Field(description="the site the camera belonged to when it was recorded; null: the camera "
+                                "was not registered")
     site_code: str | None
     camera_id: str
     camera_name: str | None
     zone_id: str
     zone_name: str
     zone_kind: str
-    object_class: str
-    category: str
+    object_class: str = Field(description="the detector's class; 'obstruction' when none named it")
+    category: str = Field(description="vehicle, obstacle or obstruction (at rest, no class names it)")
     started_at: datetime
     violation_at: datetime
     ended_at: datetime | None
+    last_seen_at: datetime | None
     duration_s: float
     box: list[float]
+    clear_width_m: float | None = Field(description="calibrated lanes: the narrowest clear width left, metres")
+    severity: str | None = Field(description="calibrated lanes: 'blocked' (under the zone's minimum) or 'narrowed'")
     evidence_dir: str
     manifest_sha256: str | None
+    evidence_complete: bool = Field(description="false: some files could not be written (see evidence_problem)")
+    evidence_problem: str | None
     source: str
     review_status: ReviewStatus
     plate_text: str | None

@@ -91,9 +91,17 @@
       ...fact("站点 Site", v.site_code || "未登记摄像头"),
       ...fact("摄像头 Camera", `${v.camera_name || ""} (${v.camera_id})`),
       ...fact("区域 Zone", `${v.zone_name} · ${labels.KIND[v.zone_kind] || v.zone_kind}`),
-      ...fact("对象 Object", `${labels.CLASS[v.object_class] || v.object_class} (${v.object_class})`),
+      ...fact("对象 Object", `${labels.CLASS[v.object_class] || v.object_class} (${v.object_class}) · ` +
+        `${labels.CLASS[v.category] || v.category}`),
       ...fact("状态 Status", labels.REVIEW[v.review_status] || v.review_status),
     );
+    if (v.clear_width_m !== null && v.clear_width_m !== undefined) {
+      const verdict = v.severity === "blocked" ? "堵塞 blocked" : "变窄 narrowed";
+      $("detail-facts").append(...fact("剩余通行宽度 Clear width", `${v.clear_width_m.toFixed(1)} m · ${verdict}`));
+    }
+    if (v.evidence_complete === false) {
+      $("detail-facts").append(...fact("证据 Evidence", `不完整 incomplete: ${v.evidence_problem || ""}`));
+    }
     const queued = state.queue.find((q) => q.id === v.id);
     if (queued && queued.escalated) {
       $("detail-facts").append(...fact("移交 Escalated", `物业未在期限内清理，${fmtTime(queued.escalated_at)} 移交交警`));
