@@ -268,7 +268,9 @@ def verify_manifest(folder: Path) -> list[str]:
     faults = []
     for entry in manifest["files"]:
         path = folder / entry["name"]
-        if not path.is_file():
+        if path.is_symlink():  # whatever it points to, it is not the file that was recorded here
+            faults.append(f"{entry['name']}: replaced by a link")
+        elif not path.is_file():
             faults.append(f"{entry['name']}: missing")
         elif sha256_file(path) != entry["sha256"]:
             faults.append(f"{entry['name']}: altered (SHA-256 differs)")

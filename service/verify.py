@@ -39,7 +39,8 @@ class _Sealed:
     previous_sha: str | None
 
 
-def _check_folder(folder: Path, public_key: Ed25519PublicKey, where: str, report: Report) -> tuple[dict, str] | None:
+def _check_folder(folder: Path, public_key: Ed25519PublicKey, where: str, report: Report,
+                  extras: bool = True) -> tuple[dict, str] | None:
     """Files and signature of one violation folder; its manifest and the manifest's SHA-256 when readable."""
     report.checked += 1
     try:
@@ -58,7 +59,7 @@ def _check_folder(folder: Path, public_key: Ed25519PublicKey, where: str, report
         fault = check_signature(data, signature, public_key)
         if fault:
             report.problems.append(f"{where}: {fault}")
-    extra = sorted(p.name for p in folder.iterdir()
+    extra = extras and sorted(p.name for p in folder.iterdir()
                    if p.is_file() and not p.name.startswith(".") and p.name not in listed | {MANIFEST, SIGNATURE}
                    and p.name not in ("decision.json", "public_key.pem", "README.txt"))
     if extra:
@@ -116,17 +117,28 @@ def verify_database(root: Path, violations: list[tuple[str, str, str | None]], r
             report.problems.append(f"violation {violation_id}: manifest differs from the one the database recorded")
 
 
+def check_evidence(folder: Path, public_key: Ed25519PublicKey) -> list[str]:
+    """What is wrong with one violation's folder (empty: intact and signed), for the API to say before it shows or
+    exports it."""
+    report = Report()
+    _check_folder(folder, public_key, "evidence", report, extras=False)  # an export takes only the listed files
+    return [problem.removeprefix("evidence: ") for problem in report.problems]
+
+
 def verify_path(path: Path, public_key: Ed25519PublicKey) -> Report:
     """A violation folder, an exported ZIP, or an evidence store."""
     report = Report()
     if path.is_file() and zipfile.is_zipfile(path):
         with tempfile.TemporaryDirectory(prefix="firelane-verify-") as scratch, zipfile.ZipFile(path) as archive:
-            for name in archive.namelist():
-                if Path(name).name != name:  # an exported ZIP is flat; anything else is not ours
+            for name in archive.namelist():  # flat, or one folder named by the violation (as exported)
+                parts = Path(name).parts
+                if len(parts) > 2 or Path(name).is_absolute() or ".." in parts:
                     report.problems.append(f"{path.name}: unexpected entry {name!r}")
                     return report
             archive.extractall(scratch)
-            _check_folder(Path(scratch), public_key, path.name, report)
+            folders = [p for p in Path(scratch).iterdir() if p.is_dir()]
+            folder = folders[0] if not (Path(scratch) / MANIFEST).exists() and len(folders) == 1 else Path(scratch)
+            _check_folder(folder, public_key, path.name, report)
         return report
     if (path / MANIFEST).exists():
         _check_folder(path, public_key, path.name, report)

@@ -43,6 +43,7 @@ from service.db.models import (
 from service.db.session import make_engine
 from service.db.violations import replace_evidence, upsert_violation
 from service.settings import Settings
+from sealed import seal
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=CST)
@@ -143,7 +144,7 @@ def violation_fields(violation_id: str, camera_id: str, minutes: int = 0, **over
     return fields
 
 
-def write_evidence(root: Path, fields: dict[str, Any]) -> list[dict[str, Any]]:
+def write_evidence(root: Path, fields: dict[str, Any], key_file: Path) -> list[dict[str, Any]]:
     """Files on disk in the violation's folder, and their evidence rows (manifest.json is not a row)."""
     folder = root / fields["evidence_dir"]
     folder.mkdir(parents=True, exist_ok=True)
@@ -155,7 +156,7 @@ def write_evidence(root: Path, fields: dict[str, Any]) -> list[dict[str, Any]]:
         (folder / name).write_bytes(data)
         rows.append({"name": name, "role": role, "media_type": "image/jpeg", "sha256": "0" * 64,
                      "bytes": len(data), "captured_at": fields["started_at"]})
-    (folder / "manifest.json").write_text(json.dumps({"violation": fields["id"]}), encoding="utf-8")
+    seal(folder, fields["id"], key_file)
     return rows
 
 
@@ -200,7 +201,7 @@ def world(client: TestClient, app: FastAPI, settings: Settings) -> World:
         for vid, camera, minutes in (("vA", "camA", 10), ("vB", "camB", 0), ("vX", "camX", 5)):
             fields = violation_fields(vid, camera, minutes)
             violation = upsert_violation(session, fields)
-            replace_evidence(session, vid, write_evidence(w.evidence_root, fields))
+            replace_evidence(session, vid, write_evidence(w.evidence_root, fields, settings.signing_key_path))
             alert = enqueue_violation_alert(session, violation)
             if alert is not None:
                 w.alerts[vid] = alert.id
@@ -550,12 +551,36 @@ def test_export_zip(world: World) -> None:
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
     assert "firelane-vA.zip" in response.headers["content-disposition"]
     archive = zipfile.ZipFile(io.BytesIO(response.content))
-    assert sorted(archive.namelist()) == ["vA/01-begin.jpg", "vA/crop.jpg", "vA/manifest.json"]
-    assert json.loads(archive.read("vA/manifest.json")) == {"violation": "vA"}
+    assert sorted(archive.namelist()) == ["vA/01-begin.jpg", "vA/README.txt", "vA/crop.jpg", "vA/decision.json",
+                                          "vA/manifest.json", "vA/manifest.sig", "vA/public_key.pem"]
+    assert json.loads(archive.read("vA/manifest.json"))["violation"] == {"id": "vA"}
     assert archive.read("vA/crop.jpg") == b"\xff\xd8crop vA"
+    assert json.loads(archive.read("vA/decision.json")) is None, "not decided yet"
+    key = client.get("/api/evidence/public-key").text
+    assert archive.read("vA/public_key.pem").decode() == key and "BEGIN PUBLIC KEY" in key
+    assert str(world.evidence_root) not in "".join(archive.read(n).decode("utf-8", "replace") for n in archive.namelist())
     assert client.get("/api/violations/vB/export", headers=world.as_("admin")).status_code == 200
     assert client.get("/api/violations/nope/export", headers=world.as_("police")).status_code == 404
     assert ("violation.export", "violation:vA") in audit_actions(world.app)
+
+
+def test_evidence_is_checked_whenever_it_is_shown_or_exported(world: World, tmp_path: Path) -> None:
+    client, police = world.client, world.as_("police")
+    folder = world.evidence_root / "camA/2026-11-02/vA"
+    assert client.get("/api/violations/vA", headers=police).json()["integrity"] == []
+    with (folder / "01-begin.jpg").open("ab") as still:
+        still.write(b"\0")  # one byte appended
+    crop = folder / "crop.jpg"
+    copy = tmp_path / "crop-copy.jpg"
+    copy.write_bytes(crop.read_bytes())
+    crop.unlink()
+    crop.symlink_to(copy)  # same bytes, but a link
+    problems = client.get("/api/violations/vA", headers=police).json()["integrity"]
+    assert problems == ["01-begin.jpg: altered (SHA-256 differs)", "crop.jpg: replaced by a link"]
+    refused = client.get("/api/violations/vA/export", headers=police)
+    assert refused.status_code == 409 and refused.json()["detail"]["problems"] == problems
+    (folder / "manifest.sig").unlink()
+    assert "not signed (manifest.sig missing)" in client.get("/api/violations/vA", headers=police).json()["integrity"]
 
 
 # --- zones ---

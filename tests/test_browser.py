@@ -49,6 +49,7 @@ from service.db.closed_loop import run_closed_loop
 from service.db.violations import replace_evidence, upsert_violation
 from service.settings import Settings
 from service.camera.workers import CameraStatus
+from sealed import seal
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -136,7 +137,7 @@ def _row(folder: Path, name: str, role: str, captured_at: datetime) -> dict[str,
             "bytes": len(data), "captured_at": captured_at}
 
 
-def write_evidence(root: Path, fields: dict[str, Any], latest_at: datetime) -> list[dict[str, Any]]:
+def write_evidence(root: Path, fields: dict[str, Any], latest_at: datetime, key_file: Path) -> list[dict[str, Any]]:
     """Real stills, crop and clip in the violation's folder; rows listed out of time order on purpose."""
     folder = root / fields["evidence_dir"]
     start, grace = fields["started_at"], fields["violation_at"]
@@ -146,7 +147,7 @@ def write_evidence(root: Path, fields: dict[str, Any], latest_at: datetime) -> l
     _jpeg(folder / "crop.jpg", cv2.resize(still("", (40, 40, 220))[90:160, 100:220], (120, 70)))
     frames = [still(f"t+{i}s", (40, 40, 220)) for i in range(12)]
     assert write_webm(frames, folder / "clip.webm", fps=4) == 12
-    (folder / "manifest.json").write_text(json.dumps({"violation": fields["id"]}), encoding="utf-8")
+    seal(folder, fields["id"], key_file)
     return [
         _row(folder, "03-latest.jpg", "latest", latest_at),
         _row(folder, "crop.jpg", "crop", grace),
@@ -197,11 +198,12 @@ def seed(app: Any, settings: Settings) -> Served:
         earlier = upsert_violation(session, violation_fields("vA-earlier", now - timedelta(hours=5),
                                                              now - timedelta(hours=4, minutes=30), now))
         replace_evidence(session, earlier.id, write_evidence(settings.evidence_root, violation_fields(
-            "vA-earlier", now - timedelta(hours=5), None, now), now - timedelta(hours=4, minutes=31)))
+            "vA-earlier", now - timedelta(hours=5), None, now), now - timedelta(hours=4, minutes=31),
+            settings.signing_key_path))
         alerts.mark_cleared(session, alerts.enqueue_violation_alert(session, earlier), admin.id)
         current = upsert_violation(session, violation_fields("vA", now - timedelta(minutes=40), None, now))
         replace_evidence(session, "vA", write_evidence(settings.evidence_root, violation_fields(
-            "vA", now - timedelta(minutes=40), None, now), now - timedelta(minutes=1)))
+            "vA", now - timedelta(minutes=40), None, now), now - timedelta(minutes=1), settings.signing_key_path))
         alert = alerts.enqueue_violation_alert(session, current)
         assert alert is not None
         served.alert_id = alert.id
@@ -434,6 +436,17 @@ def test_police_reviews_with_evidence(context: BrowserContext, served: Served, c
     expect(timeline).to_contain_text("违停 37分")
     expect(timeline.locator("[data-point='ended']")).to_contain_text("仍在占用")
     assert page.locator("#export-link").get_attribute("href") == "/api/violations/vA/export"
+    expect(page.locator("#integrity.ok")).to_contain_text("证据完整，已签名")
+
+    # the evidence of the earlier violation has been tampered with: one byte appended to a still
+    earlier = next(served.settings.evidence_root.rglob("vA-earlier/02-grace.jpg"))
+    with earlier.open("ab") as still:
+        still.write(b"\0")
+    page.click("#queue-list .queue-item[data-id='vA-earlier']")
+    expect(page.locator("#integrity.failed")).to_contain_text("02-grace.jpg: altered")
+    expect(page.locator("#export-link")).to_be_hidden()
+    page.click("#queue-list .queue-item[data-id='vA']")
+    expect(page.locator("#integrity.ok")).to_be_visible()
 
     page.click("#confirm")  # no plate yet: refused on the page
     expect(page.locator("#decision-error")).to_contain_text("车牌号")

@@ -18,6 +18,7 @@ from service.api.routes import closed_loop, closed_loop_ui  # ledger, hotspots, 
 from service.db.errors import ConflictError, InvalidError, NotFoundError
 from service.db.session import make_engine, session_factory, upgrade
 from service.settings import Settings, get_settings
+from service.signing import ManifestSigner
 from zones.config import ZoneFileError
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, background: bool = False) -> Fa
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.secret_key = settings.resolved_secret_key()
+    app.state.signer = ManifestSigner.load_or_create(settings.signing_key_path)  # the key camera workers sign with
     app.add_middleware(BodySizeLimit, limit=settings.max_upload_bytes)
     _install_error_handlers(app)
     for module in (meta, auth, sites, cameras, users, violations, alerts, live, overview, ui):

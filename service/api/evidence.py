@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import zipfile
@@ -9,8 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from service.db.errors import NotFoundError
 from service.db.models import Violation
+from service.evidence import MANIFEST, SIGNATURE
+from service.signing import key_id, public_key_pem
+from service.verify import check_evidence
 
 _STORED = {".jpg", ".jpeg", ".png", ".webm", ".mp4"}  # already compressed
 
@@ -45,16 +51,41 @@ def evidence_file(root: Path, violation: Violation, name: str) -> Path:
     return path
 
 
-def export_zip(root: Path, violation: Violation) -> IO[bytes]:
-    """A ZIP of every regular file in the evidence folder (manifest.json included), rewound.
+VERIFY_README = """firelane evidence of violation {id}
+
+manifest.json lists every file of this violation with its SHA-256 and the violation's facts.
+manifest.sig is the Ed25519 signature of manifest.json by the installation's key; public_key.pem is that key
+(key id {key_id}: compare it with the one the installation publishes, `firelane key` or /api/evidence/public-key).
+decision.json is the police decision (not part of the signed evidence; the audit log of the installation has it).
+
+To verify offline:
+  firelane verify this.zip --public-key public_key.pem
+or by hand: sha256sum each file and compare with manifest.json; check manifest.sig's signature over the bytes of
+manifest.json with any Ed25519 tool (e.g. Python's cryptography package, or openssl pkeyutl -verify -rawin).
+"""
+
+
+def integrity(root: Path, violation: Violation, public_key: Ed25519PublicKey) -> list[str]:
+    """What is wrong with a violation's evidence on disk (empty: intact and signed); ``NotFoundError`` when its
+    folder is not there at all."""
+    return check_evidence(evidence_folder(root, violation), public_key)
+
+
+def export_zip(root: Path, violation: Violation, public_key: Ed25519PublicKey, decision: dict | None) -> IO[bytes]:
+    """A ZIP of every regular file in the evidence folder (manifest and signature included), the public key, the
+    police decision and how to verify it offline; rewound. No server paths: names only.
 
     Files are read from inside the folder only: symlinks out of it and hidden partial files are skipped.
     """
     folder = evidence_folder(root, violation)
+    listed = {f.name for f in violation.evidence} | {MANIFEST, SIGNATURE}
     spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
     with zipfile.ZipFile(spool, "w") as archive:
+        archive.writestr(f"{violation.id}/public_key.pem", public_key_pem(public_key))
+        archive.writestr(f"{violation.id}/decision.json", json.dumps(decision, ensure_ascii=False, indent=2))
+        archive.writestr(f"{violation.id}/README.txt", VERIFY_README.format(id=violation.id, key_id=key_id(public_key)))
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-            if entry.name.startswith("."):
+            if entry.name.startswith(".") or entry.name not in listed:
                 continue
             path = Path(entry.path).resolve()
             if not path.is_file() or path.parent != folder:

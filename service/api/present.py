@@ -37,7 +37,7 @@ def violation_out(row: SitedViolation, user: User) -> ViolationOut:
     return ViolationOut.model_validate(_violation_fields(row, user))
 
 
-def violation_detail(row: SitedViolation, user: User, review: Review | None) -> ViolationDetail:
+def violation_detail(row: SitedViolation, user: User, review: Review | None, integrity: list[str]) -> ViolationDetail:
     v = row.violation
     evidence = [
         EvidenceOut(
@@ -47,4 +47,5 @@ def violation_detail(row: SitedViolation, user: User, review: Review | None) -> 
         for f in v.evidence
     ]
     review_out = ReviewOut.model_validate(review) if review is not None else None
-    return ViolationDetail.model_validate({**_violation_fields(row, user), "evidence": evidence, "review": review_out})
+    return ViolationDetail.model_validate({**_violation_fields(row, user), "evidence": evidence, "review": review_out,
+                                          "integrity": integrity})

@@ -281,6 +281,8 @@ class QueuedViolationOut(ViolationOut):
 class ViolationDetail(ViolationOut):
     evidence: list[EvidenceOut]
     review: ReviewOut | None
+    integrity: list[str] = Field(description="what is wrong with the evidence on disk (altered, missing or linked "
+                                 "files, a bad or missing signature); empty: intact and signed")
 
 
 class ReviewIn(Input):

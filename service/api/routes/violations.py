@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, status
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 
 from service.api.deps import (
     CurrentUser,
@@ -17,7 +17,7 @@ from service.api.deps import (
     StrictJSONRoute,
     site_scope,
 )
-from service.api.evidence import evidence_file, export_zip, iter_file
+from service.api.evidence import evidence_file, export_zip, integrity, iter_file
 from service.api.present import violation_detail, violation_out
 from service.api.schemas import (
     CAMERA_ID_PATTERN,
@@ -33,7 +33,9 @@ from service.api.schemas import (
     ViolationOut,
 )
 from service.db import audit, reviews
-from service.db.models import Review
+from service.db.errors import NotFoundError
+from service.db.models import Review, User
+from service.signing import key_id, public_key_pem
 from service.db.violation_search import get_violation, search_violations
 
 router = APIRouter(tags=["violations"], route_class=StrictJSONRoute)
@@ -76,10 +78,23 @@ def review_queue(
     ]
 
 
+@router.get("/api/evidence/public-key", response_class=PlainTextResponse, tags=["evidence"])
+def get_public_key(request: Request) -> PlainTextResponse:
+    """The installation's Ed25519 public key (PEM): it verifies every manifest.sig, offline (`firelane verify`)."""
+    key = request.app.state.signer.public_key
+    return PlainTextResponse(public_key_pem(key), headers={"X-Firelane-Key-Id": key_id(key)})
+
+
 @router.get("/api/violations/{violation_id}", response_model=ViolationDetail)
-def get_violation_detail(violation_id: ViolationIdPath, session: SessionDep, user: CurrentUser) -> ViolationDetail:
+def get_violation_detail(violation_id: ViolationIdPath, request: Request, session: SessionDep, settings: SettingsDep,
+                         user: CurrentUser) -> ViolationDetail:
+    """The violation, its evidence, and whether that evidence is intact (checked now, every time it is shown)."""
     row = get_violation(session, violation_id, only_site_id=site_scope(user), with_evidence=True)
-    return violation_detail(row, user, reviews.get_review(session, violation_id))
+    try:
+        problems = integrity(settings.evidence_root, row.violation, request.app.state.signer.public_key)
+    except NotFoundError:
+        problems = ["evidence folder missing"]
+    return violation_detail(row, user, reviews.get_review(session, violation_id), problems)
 
 
 @router.get(
@@ -105,9 +120,24 @@ def get_evidence_file(
 def export_evidence(
     violation_id: ViolationIdPath, request: Request, session: SessionDep, settings: SettingsDep, user: ReviewReader
 ) -> StreamingResponse:
-    """The evidence folder (stills, crop, clip, manifest.json) as one ZIP, for the case file."""
+    """The evidence folder (stills, crop, clip, manifest and its signature) as one ZIP for the case file, with the
+    public key, the police decision and how to verify it offline. Evidence that fails its check is refused (409)
+    with the reasons: a case file must not carry altered evidence."""
     row = get_violation(session, violation_id, with_evidence=True)
-    archive = export_zip(settings.evidence_root, row.violation)
+    public_key = request.app.state.signer.public_key
+    problems = integrity(settings.evidence_root, row.violation, public_key)
+    if problems:
+        audit.record(session, user.id, "violation.export_refused", f"violation:{violation_id}", {"problems": problems})
+        session.commit()
+        raise HTTPException(status.HTTP_409_CONFLICT, {"message": "evidence failed its integrity check; not exported",
+                                                       "problems": problems})
+    review = reviews.get_review(session, violation_id)
+    decision = None
+    if review is not None:
+        reviewer = session.get(User, review.reviewer_id)
+        decision = {"decision": review.decision, "plate_text": review.plate_text, "reason": review.reason,
+                    "reviewer": reviewer.username if reviewer else None, "decided_at": review.created_at.isoformat()}
+    archive = export_zip(settings.evidence_root, row.violation, public_key, decision)
     audit.record(session, user.id, "violation.export", f"violation:{violation_id}", {})
     session.commit()
     filename = quote(f"firelane-{violation_id}.zip")

@@ -87,6 +87,12 @@
   function renderDetail(v) {
     FL.show($("detail"), true);
     $("detail-title").replaceChildren(queueTitle(v), " ", el("code", { text: v.id }));
+    const intact = v.integrity.length === 0;
+    $("integrity").className = `integrity ${intact ? "ok" : "failed"}`;
+    $("integrity").replaceChildren(...(intact
+      ? [el("strong", { text: "✓ 证据完整，已签名 Evidence intact and signed" })]
+      : [el("strong", { text: "⚠ 证据校验失败，不可导出 Evidence failed its check:" }),
+        el("ul", {}, v.integrity.map((problem) => el("li", { text: problem })))]));
     $("detail-facts").replaceChildren(
       ...fact("站点 Site", v.site_code || "未登记摄像头"),
       ...fact("摄像头 Camera", `${v.camera_name || ""} (${v.camera_id})`),
@@ -140,6 +146,7 @@
     FL.show($("crop").parentElement, Boolean(crop));
 
     $("export-link").href = `/api/violations/${enc(v.id)}/export`;
+    $("export-link").hidden = v.integrity.length > 0;
     FL.show($("decision"), canDecide && v.review_status === "pending");
     $("plate").value = v.plate_text || "";
     $("reason").value = "";
