@@ -19,6 +19,7 @@ import numpy as np
 
 from detector.classes import COCO_NAMES, ClassMap
 from detector.detections import Detections
+from detector.sizing import inference_size
 
 log = logging.getLogger(__name__)
 
@@ -46,27 +47,59 @@ def _to_detections(xyxy: np.ndarray, scores: np.ndarray, names: list[str], class
 
 
 class YoloDetector:
-    """Ultralytics YOLO. One loaded model serves every camera; ``imgsz`` may differ per call (per camera)."""
+    """Ultralytics YOLO. One loaded model serves every camera; ``imgsz`` may differ per call (per camera).
+
+    ``detect(image)`` sizes the inference to the frame: its native size, at most ``imgsz`` given here (see
+    detector.sizing). ``detect(image, imgsz=n)`` is an explicit per-camera size and is honoured even where it
+    enlarges the frame. A static export (fixed input, as ``openvino_export`` makes) would enlarge every smaller
+    frame to its input size, so such a frame is padded instead, at the size asked for.
+    """
 
     def __init__(self, weights: Path, *, imgsz: int = 1280, conf: float = 0.25, class_map: ClassMap | None = None):
         from ultralytics import YOLO
 
         cv2.setNumThreads(os.cpu_count() or 1)  # ultralytics' import turned OpenCV threading off (see SsdDetector)
         self.weights = Path(weights)
-        self.imgsz = imgsz
+        self.max_imgsz = imgsz
         self.conf = conf
         self.class_map = class_map or ClassMap()
         try:
             self.model = YOLO(str(self.weights), task="detect")
             names = self.model.names  # exported formats load lazily, here
+            # a first prediction loads the runtime, which tells the input shape it accepts
+            self.model.predict(np.zeros((64, 64, 3), dtype=np.uint8), imgsz=64, conf=conf, verbose=False)
         except Exception as error:  # ultralytics raises many kinds for a bad file
             raise DetectorError(f"{self.weights}: cannot load as a YOLO model: {error}") from error
+        runtime = self.model.predictor.model
+        self.stride = int(runtime.stride)
+        fixed = runtime.format != "pt" and not getattr(runtime, "dynamic", False)
+        self.fixed_input: tuple[int, int] | None = tuple(runtime.imgsz) if fixed else None  # (height, width)
         self.class_names = [names[i] for i in sorted(names)]
         self.class_map.check_model_classes(self.class_names)
         self.name = f"yolo:{self.weights.name}"
 
     def detect(self, image: np.ndarray, imgsz: int | None = None) -> Detections:
-        result = self.model.predict(image, imgsz=imgsz or self.imgsz, conf=self.conf, verbose=False)[0]
+        height, width = image.shape[:2]
+        size = imgsz or inference_size((width, height), [], max_imgsz=self.max_imgsz, stride=self.stride)
+        scale = size / max(height, width)
+        if self.fixed_input and scale < min(self.fixed_input[0] / height, self.fixed_input[1] / width):
+            return self._detect_padded(image, scale)
+        return self._predict(image, size)
+
+    def _detect_padded(self, image: np.ndarray, scale: float) -> Detections:
+        """The frame at ``scale`` in the top-left corner of the fixed input, grey around it as in a letterbox."""
+        height, width = image.shape[:2]
+        if scale != 1:
+            image = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_LINEAR)
+        canvas = np.full((*self.fixed_input, 3), 114, dtype=np.uint8)
+        canvas[: image.shape[0], : image.shape[1]] = image
+        found = self._predict(canvas, max(self.fixed_input))
+        xyxy = np.clip(found.xyxy / scale, 0, [width, height, width, height])
+        inside = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+        return Detections(xyxy, found.confidence, found.class_name, found.category)[inside]
+
+    def _predict(self, image: np.ndarray, imgsz: int) -> Detections:
+        result = self.model.predict(image, imgsz=imgsz, conf=self.conf, verbose=False)[0]
         boxes = result.boxes
         if boxes is None or len(boxes) == 0:
             return Detections.empty()

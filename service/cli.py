@@ -11,7 +11,9 @@ from datetime import datetime
 from pathlib import Path
 
 from detector.backends import DetectorError
+from detector.sizing import inference_size
 from detector.sources import ImageSource, SourceError, open_source, redact_url
+from detector.tiling import TILE_MODES, TiledDetector
 from service.evidence import verify_manifest
 from service.camera.runner import RunReport, run_camera
 from service.settings import PROJECT_ROOT, Settings, get_settings
@@ -39,6 +41,14 @@ def _positive_seconds(text: str) -> float:
     if not 0 < value <= 86400:
         raise argparse.ArgumentTypeError(f"{text} must be more than 0 and at most 86400 seconds")
     return value
+
+
+def _sizes(args: argparse.Namespace, settings: Settings, camera: CameraZones) -> tuple[int | None, int]:
+    """The camera's explicit inference size (--imgsz, else its zone file's; it may enlarge frames), and the size its
+    detector is built for: that, or what detector.sizing picks for the zone file's frame and zones."""
+    explicit = args.imgsz or camera.imgsz
+    automatic = inference_size(camera.frame_size, [z.polygon for z in camera.zones], max_imgsz=settings.imgsz)
+    return explicit, explicit or automatic
 
 
 def _detector(args: argparse.Namespace, settings: Settings, imgsz: int):
@@ -90,8 +100,8 @@ def _run_exit_code(report: RunReport) -> int:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     camera = load_zones(args.zones)
-    imgsz = args.imgsz or camera.imgsz or settings.imgsz
-    camera = replace(camera, imgsz=imgsz)
+    explicit, imgsz = _sizes(args, settings, camera)
+    camera = replace(camera, imgsz=explicit)
     start = _parse_time(args.start, camera) if args.start else None
     source = open_source(args.source, fps=args.fps or settings.fps, tz=camera.timezone, start=start,
                          stream_timeout_s=args.stream_timeout)
@@ -110,10 +120,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
     camera = load_zones(args.zones)
-    imgsz = args.imgsz or camera.imgsz or settings.imgsz
     frame = next(ImageSource(Path(args.image), camera.timezone).frames())
     height, width = frame.image.shape[:2]
     camera = camera.scaled_to(width, height)
+    imgsz = _sizes(args, settings, camera)[1]
     detector = _detector(args, settings, imgsz)
     detections = detector.detect(frame.image, imgsz=imgsz)
     overlaps = {z.id: footprint_overlap(detections.xyxy, z.polygon) for z in camera.zones}
@@ -171,8 +181,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         raise SourceError(f"demo sample missing in {SAMPLES} (run from a checkout: pip install -e .)")
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
     camera = load_zones(zones_path)
-    imgsz = args.imgsz or camera.imgsz or settings.imgsz
-    camera = replace(camera, imgsz=imgsz)
+    explicit, imgsz = _sizes(args, settings, camera)
+    camera = replace(camera, imgsz=explicit)
     source = open_source(str(video), fps=args.fps or settings.fps, tz=camera.timezone,
                          start=datetime.fromisoformat(truth["start"]))
     out_dir = Path(args.out) if args.out else settings.out_dir / "demo"
@@ -214,6 +224,13 @@ def _ratio(value: float | None) -> str:
     return "  n/a" if value is None else f"{value:5.2f}"
 
 
+def _tile_cost(result: dict) -> str:
+    cost = result["tile_cost"]
+    if not cost:
+        return ""
+    return f" (median: full frame {cost['full_frame_ms']} ms + tiles {cost['tiles_ms']} ms, x{cost['ratio']})"
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from service.evaluation.evaluate import evaluate_pklot, evaluate_video, read_events_file
 
@@ -224,14 +241,17 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             sequences += [p for p in found if (p / "bounding_boxes").is_dir()]
         if not sequences:
             raise SourceError(f"no PKLot sequence (frames/ + bounding_boxes/) under {', '.join(args.paths)}")
-        imgsz = args.imgsz or settings.imgsz
-        result = evaluate_pklot(sequences, _detector(args, settings, imgsz), grace_s=args.grace_s, imgsz=imgsz)
+        detector = _detector(args, settings, args.imgsz or settings.imgsz)
+        result = evaluate_pklot(sequences, detector, grace_s=args.grace_s, imgsz=args.imgsz, max_imgsz=settings.imgsz,
+                                tiles=args.tiles)
         if args.json:
             print(json.dumps(result, ensure_ascii=False, indent=2))
             return 0
         occ, ev = result["occupancy"], result["events"]
-        print(f"PKLot {len(sequences)} sequence(s), detector {result['detector']} at imgsz {imgsz}, "
-              f"grace {args.grace_s:.0f} s")
+        layout = result["sequences"][0]["tiles"]  # the same spaces in every sequence
+        tiles = f" + {layout['count']} tile(s)" if layout else ""
+        print(f"PKLot {len(sequences)} sequence(s), detector {result['detector']} at imgsz {result['imgsz']}{tiles}, "
+              f"grace {args.grace_s:.0f} s, {result['detect_ms']} ms per detection{_tile_cost(result)}")
         print("                      P     R    F1    tp   fp   fn")
         print(f"space occupancy   {_ratio(occ['precision'])} {_ratio(occ['recall'])} {_ratio(occ['f1'])} "
               f"{occ['tp']:5d}{occ['fp']:5d}{occ['fn']:5d}")
@@ -242,19 +262,21 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if len(args.paths) != 1 or not args.zones:
         raise SystemExit("firelane: eval video takes one VIDEO and --zones FILE")
     camera = load_zones(args.zones)
-    imgsz = args.imgsz or camera.imgsz or settings.imgsz
-    camera = replace(camera, imgsz=imgsz)
+    explicit, imgsz = _sizes(args, settings, camera)
+    camera = replace(camera, imgsz=explicit)
     start = _parse_time(args.start, camera) if args.start else datetime(2000, 1, 1, tzinfo=camera.timezone)
     source = open_source(args.paths[0], fps=args.fps or settings.fps, tz=camera.timezone, start=start)
     truth = read_events_file(Path(args.events), start) if args.events else []
     result = evaluate_video(source, camera, _detector(args, settings, imgsz), truth,
-                            gate_max_skip_s=None if args.no_gate else 5.0)
+                            gate_max_skip_s=None if args.no_gate else 5.0, max_imgsz=settings.imgsz, tiles=args.tiles)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return 0
     ev = result["events"]
+    tiles = f" + {result['tiles']['count']} tile(s)" if result["tiles"] else ""
     print(f"{result['source']}: {result['frames']} frames ({result['hours'] * 60:.1f} min), detector "
-          f"{result['detector']} at imgsz {imgsz}, ran on {result['detector_calls']} frames")
+          f"{result['detector']} at imgsz {result['imgsz']}{tiles}, ran on {result['detector_calls']} frames, "
+          f"{result['detect_ms']} ms per detection{_tile_cost(result)}")
     print(f"true events {result['true_events']}, predicted {ev['tp'] + ev['fp']}: "
           f"P {_ratio(ev['precision'])}  R {_ratio(ev['recall'])}  (tp {ev['tp']} fp {ev['fp']} fn {ev['fn']})")
     for name in ("start_error", "end_error"):
@@ -330,8 +352,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from service.bench import STAGES, bench
 
     camera = load_zones(args.zones)
-    imgsz = args.imgsz or camera.imgsz or settings.imgsz
-    camera = replace(camera, imgsz=imgsz)
+    explicit, imgsz = _sizes(args, settings, camera)
+    camera = replace(camera, imgsz=explicit)
     start = _parse_time(args.start, camera) if args.start else datetime(2000, 1, 1, tzinfo=camera.timezone)
     fps = args.fps or settings.fps
 
@@ -339,13 +361,20 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         return open_source(args.source, fps=fps, tz=camera.timezone, start=start)
 
     make_source()  # fail early on a bad source, before loading a model
-    result = bench(make_source, camera, _detector(args, settings, imgsz), settings, extra_cameras=args.cameras,
-                   repeat=args.repeat)
+    detector = _detector(args, settings, imgsz)
+    layout = None
+    if args.tiles != "off":
+        detector = TiledDetector(detector, camera.frame_size, [z.polygon for z in camera.zones], tiles=args.tiles,
+                                 max_imgsz=settings.imgsz)
+        layout = detector.layout(camera.frame_size, explicit)[1].to_json()
+    result = {**bench(make_source, camera, detector, settings, extra_cameras=args.cameras, repeat=args.repeat),
+              "imgsz": imgsz, "tiles": layout}
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return 0
     e2e, gated = result["end_to_end"], result["end_to_end_gated"]
-    print(f"{result['source']}: {result['frames']} frames, detector {result['detector']} at imgsz {imgsz}")
+    tiles = f" + {layout['count']} tile(s) enlarged {layout['enlargement']}x" if layout and layout["count"] else ""
+    print(f"{result['source']}: {result['frames']} frames, detector {result['detector']} at imgsz {imgsz}{tiles}")
     print(f"machine: {result['machine']}")
     print(f"raw detector        {result['raw_detector']['fps']:7.2f} frames/s  ({result['raw_detector']['ms_per_frame']} ms)"
           f"  median of {result['repeat']}")
@@ -369,7 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     def detector_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", help="weights file/folder, a name in models/, or 'ssd-coco' (default: resolved)")
-        p.add_argument("--imgsz", type=int, help="inference size (default: the zone file's, else 1280)")
+        p.add_argument("--imgsz", type=int, help="inference size, even above the frame's (default: the zone file's, "
+                       "else the frame's native size or less as its zones allow, at most FIRELANE_IMGSZ)")
+
+    def tiles_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--tiles", choices=TILE_MODES, default="off",
+                       help="also detect on enlarged tiles over the zones: auto = where their objects are small")
 
     run = commands.add_parser("run", help="watch a video, stream, folder of stills or image for violations")
     run.add_argument("source", help="video file, rtsp:// or http:// URL, folder of timed stills, or an image")
@@ -414,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--start", help="video: capture time of the first frame")
     evaluate.add_argument("--fps", type=float)
     evaluate.add_argument("--no-gate", action="store_true")
+    tiles_option(evaluate)
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=cmd_eval)
 
@@ -436,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--start", help="capture time of the first frame")
     benchmark.add_argument("--cameras", type=int, default=3, help="extra cameras sharing the model, for memory")
     benchmark.add_argument("--repeat", type=int, default=3, help="alternate raw and end-to-end runs; medians")
+    tiles_option(benchmark)
     benchmark.add_argument("--json", action="store_true")
     benchmark.set_defaults(handler=cmd_bench)
 

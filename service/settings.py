@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="default: a SQLite file in the output folder")
     models_dir: Path | None = Field(None, description="extra folder searched for weights after the project's models/")
     model: str | None = Field(None, description="weights path or name, or 'ssd-coco'; default: resolved")
-    imgsz: int = Field(1280, ge=64, le=4096, description="inference size; cars seen from high cameras are small")
+    imgsz: int = Field(1280, ge=64, le=4096, description="largest inference size chosen automatically: a camera runs "
+                       "at its frames' native size, or less where its zones allow (detector.sizing), unless its zone "
+                       "file sets imgsz, which may enlarge frames")
     conf: float = Field(0.25, gt=0, lt=1)
     fps: float = Field(2.0, gt=0, le=60, description="frames sampled per second of video")
     allow_download: bool = True
