@@ -85,7 +85,7 @@ def test_sample_with_yolo_gives_the_ground_truth_violation_and_its_evidence(yolo
         row = session.scalars(select(Violation)).one()
         assert row.id == record.id and row.ended_at == record.ended_at and row.zone_id == "lane-1"
         names = set(session.scalars(select(EvidenceFile.name).where(EvidenceFile.violation_id == row.id)))
-        assert names == set(files) | {"manifest.json"}
+        assert names == set(files) | {"manifest.json", "manifest.sig"}
         assert row.manifest_sha256 == record.evidence.manifest_sha256
     engine.dispose()
 

@@ -30,6 +30,17 @@ def _version() -> str:
         return "0+unknown"
 
 
+async def security_headers(request: Request, call_next):  # noqa: ANN201 - Starlette's middleware signature
+    """Every response: no MIME sniffing, no framing, no referrer to other sites; API answers, evidence and pages
+    (personal data, plates, faces) are not stored by browsers or proxies; static assets set their own policy."""
+    response = await call_next(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFoundError)
     async def not_found(_: Request, error: NotFoundError) -> JSONResponse:
@@ -103,6 +114,7 @@ def create_app(settings: Settings | None = None, background: bool = False) -> Fa
     app.state.secret_key = settings.resolved_secret_key()
     app.state.signer = ManifestSigner.load_or_create(settings.signing_key_path)  # the key camera workers sign with
     app.add_middleware(BodySizeLimit, limit=settings.max_upload_bytes)
+    app.middleware("http")(security_headers)
     _install_error_handlers(app)
     for module in (meta, auth, sites, cameras, users, violations, alerts, live, overview, ui):
         app.include_router(module.router)

@@ -8,7 +8,7 @@ import secrets
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.api.security import hash_password
+from service.api.security import hash_password, password_problem
 from service.db import audit
 from service.db.users import count_users, create_user
 from service.settings import Settings
@@ -24,6 +24,9 @@ def ensure_first_operator(sessions: sessionmaker[Session], settings: Settings) -
     username = settings.admin_username
     generated = settings.admin_password is None
     password = secrets.token_urlsafe(12) if generated else settings.admin_password.get_secret_value()
+    problem = password_problem(password, username)
+    if problem:
+        raise ValueError(f"FIRELANE_ADMIN_PASSWORD: {problem}")
     try:
         with sessions.begin() as session:
             if count_users(session):

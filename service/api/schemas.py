@@ -33,7 +33,16 @@ Text = Annotated[str, AfterValidator(_no_nul)]
 CameraId = Annotated[str, StringConstraints(pattern=CAMERA_ID_PATTERN)]
 SiteCode = Annotated[str, StringConstraints(pattern=SITE_CODE_PATTERN)]
 Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+def _strong(value: str) -> str:
+    from service.api.security import password_problem
+
+    problem = password_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Password = Annotated[str, StringConstraints(max_length=256), AfterValidator(_strong)]
 Name = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
 RowId = Annotated[int, Field(ge=1, le=DB_INT_MAX)]
 _PLATE = re.compile(r"^[\u4e00-\u9fffA-Z0-9]{5,12}$")

@@ -31,6 +31,27 @@ def _dummy_hash() -> str:
     return _hasher().hash("firelane: not a password anyone has")
 
 
+MIN_PASSWORD_LENGTH = 10
+# The most used passwords (public breach lists), and what people type when asked for one in Chinese offices.
+COMMON_PASSWORDS = frozenset("""
+123456 12345678 123456789 1234567890 12345678910 0123456789 1234567890a 1q2w3e4r5t 1qaz2wsx3edc qwertyuiop
+qwerty123456 password password1 password12 password123 passw0rd p@ssw0rd p@ssword123 admin123456 administrator
+iloveyou123 welcome123 letmein123 abc123456 abcd123456 a123456789 aa123456789 woaini1314 woaini520 5201314520
+1314520520 qq123456789 zxcvbnm123 asdfghjkl1 111111111111 0000000000 1111111111 8888888888 6666666666
+changeme123 firelane123 firelane2026 admin@123456 root123456 test123456 88888888888 147258369 147258369a
+""".split())
+
+
+def password_problem(password: str, username: str | None = None) -> str | None:
+    """Why a password is too weak (None: acceptable): short, common, the username itself, or two characters."""
+    lowered = password.lower()
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"password must be at least {MIN_PASSWORD_LENGTH} characters"
+    if lowered in COMMON_PASSWORDS or len(set(password)) <= 2 or (username and lowered == username.lower()):
+        return "password is too common or too simple"
+    return None
+
+
 def hash_password(password: str) -> str:
     return _hasher().hash(password)
 

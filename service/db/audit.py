@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.db.models import AuditEntry
@@ -39,3 +40,16 @@ def list_entries(
     if user_id is not None:
         query = query.where(AuditEntry.user_id == user_id)
     return list(session.scalars(query))
+
+
+def failures_since(session: Session, action: str, target: str, since: datetime) -> tuple[int, datetime | None]:
+    """How many ``action`` rows about ``target`` there are since ``since``, and when the first of them was."""
+    count, first = session.execute(
+        select(func.count(), func.min(AuditEntry.at)).where(
+            AuditEntry.action == action, AuditEntry.target == target, AuditEntry.at >= since)
+    ).one()
+    return int(count), first
+
+
+def last_at(session: Session, action: str, target: str) -> datetime | None:
+    return session.scalar(select(func.max(AuditEntry.at)).where(AuditEntry.action == action, AuditEntry.target == target))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -21,28 +23,68 @@ router = APIRouter(tags=["auth"])
 USERNAME_MAX = User.username.type.length
 
 
-def _authenticate(session: Session, username: str, password: str) -> User:
+LOCK_AFTER = 5  # wrong passwords in a row for one account ...
+LOCK_S = 15 * 60  # ... lock it this long
+ADDRESS_LIMIT = 30  # wrong passwords from one client address within LOCK_S, whatever the accounts
+
+
+def _throttle(session: Session, user: User | None, account: str, client: str) -> None:
+    """Refuse (429, with when to try again) while an account or a client address is locked out. Counted from the
+    audit log, so every API process behind a load balancer sees the same counts."""
+    now = datetime.now(timezone.utc)
+    window = now - timedelta(seconds=LOCK_S)
+    since = window
+    if user is not None:  # a successful login starts the count afresh
+        last_ok = audit.last_at(session, "auth.login", f"user:{user.id}")
+        since = max(window, last_ok) if last_ok else window
+    for target, limit, what in ((account, LOCK_AFTER, "this account"), (client, ADDRESS_LIMIT, "this address")):
+        count, first = audit.failures_since(session, "auth.login_failed", target, since)
+        if count >= limit and first is not None:
+            retry = first + timedelta(seconds=LOCK_S)
+            wait = max(1, int((retry - now).total_seconds()))
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                                f"too many wrong passwords for {what}: locked for {wait // 60 + 1} more minutes "
+                                f"(登录失败次数过多，请 {wait // 60 + 1} 分钟后再试)", headers={"Retry-After": str(wait)})
+
+
+def _authenticate(session: Session, username: str, password: str, client: str) -> User:
     # A name no account can have (longer than the column, or with a NUL, which PostgreSQL refuses) is not looked up.
     possible = len(username) <= USERNAME_MAX and "\x00" not in username
     user = get_user_by_username(session, username) if possible else None
+    shown = re.sub(r"[\x00-\x1f\x7f]", "?", username[:64])
+    account, address = f"user:{shown}", f"client:{client}"
+    _throttle(session, user, account, address)
     ok = security.verify_password(password, user.password_hash if user is not None else None)
     if user is None or not ok or not user.active:
-        shown = re.sub(r"[\x00-\x1f\x7f]", "?", username[:64])
-        audit.record(session, None, "auth.login_failed", f"user:{shown}", {})
+        audit.record(session, None, "auth.login_failed", account, {"client": client})
+        audit.record(session, None, "auth.login_failed", address, {"username": shown})
         session.commit()
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
         )
-    audit.record(session, user.id, "auth.login", f"user:{user.id}", {})
+    audit.record(session, user.id, "auth.login", f"user:{user.id}", {"client": client})
     session.commit()
     return user
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _same_origin(request: Request) -> bool:
+    """A browser posting the login form from another site (login CSRF) sends that site as its Origin."""
+    origin = request.headers.get("origin")
+    if origin is None:  # not sent by API clients and some older browsers: the SameSite cookie still guards
+        return True
+    parsed = urlsplit(origin)
+    return parsed.netloc == request.headers.get("host", "") and parsed.scheme in ("http", "https")
 
 
 @router.post("/api/auth/token", response_model=Token, summary="Log in for a bearer token (OAuth2 password)")
 def issue_token(
     request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
 ) -> Token:
-    user = _authenticate(session, form.username, form.password)
+    user = _authenticate(session, form.username, form.password, _client(request))
     secret = request.app.state.secret_key
     token = security.create_access_token(user.id, user.password_hash, secret, settings.token_ttl_s)
     return Token(access_token=token, expires_in=settings.token_ttl_s)
@@ -69,7 +111,9 @@ def login(
     settings: SettingsDep,
     next: Annotated[str | None, Form()] = None,  # noqa: A002 - the conventional name
 ) -> Response:
-    user = _authenticate(session, username, password)
+    if not _same_origin(request):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "login from another site refused")
+    user = _authenticate(session, username, password, _client(request))
     target = _local_path(next)
     response: Response = (
         RedirectResponse(target, status.HTTP_303_SEE_OTHER)
@@ -82,7 +126,7 @@ def login(
         max_age=settings.token_ttl_s,
         httponly=True,
         samesite="lax",
-        secure=settings.cookie_secure,
+        secure=settings.cookie_secure or request.url.scheme == "https",
         path="/",
     )
     return response
