@@ -846,3 +846,27 @@ def test_cli_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: p
     assert client.get("/api/health").json() == {"status": "ok"}
     assert client.get("/docs").status_code == 200
     served["app"].state.engine.dispose()
+
+
+def test_history_stays_with_the_site_it_was_recorded_at(world: World) -> None:
+    """camA moves from garden-a to tower-b, then is deleted: vA stays garden-a's, in its ledger and nowhere else."""
+    client, op = world.client, world.as_("admin")
+    prop_a, prop_b = world.as_("prop-a"), world.as_("prop-b")
+    assert client.patch("/api/cameras/camA", json={"site_id": world.site_b}, headers=op).status_code == 200
+    assert [v["id"] for v in client.get("/api/violations", headers=prop_a).json()] == ["vA"]
+    assert [v["id"] for v in client.get("/api/violations", headers=prop_b).json()] == ["vB"]
+    assert client.get("/api/violations/vA", headers=prop_b).status_code == 404
+    assert client.get("/api/violations/vA", headers=prop_a).json()["site_code"] == "garden-a"
+
+    assert client.delete("/api/cameras/camA", headers=op).status_code == 204
+    assert "camA" not in [c["id"] for c in client.get("/api/cameras", headers=op).json()]
+    assert client.get("/api/cameras/camA", headers=op).status_code == 404
+    ledger = client.get(f"/api/sites/{world.site_a}/ledger", headers=prop_a).json()
+    [row] = [r for r in ledger["rows"] if r["violation_id"] == "vA"]
+    assert (row["camera_name"], row["zone_name"]) == ("camA", "北侧消防车通道"), "the names it was recorded under"
+    again = client.post("/api/cameras", headers=op, json={"id": "camA", "site_id": world.site_a, "name": "again",
+                                                          "source_url": "rtsp://cam/a"})
+    assert again.status_code == 409 and "archived" in again.json()["detail"]
+    with sessions(world.app)() as session:
+        assert session.get(Camera, "camA").archived_at is not None and not session.get(Camera, "camA").enabled
+        assert session.get(Violation, "vA").site_id == world.site_a
