@@ -62,3 +62,16 @@ def test_answers_are_not_sniffed_framed_or_cached(client: TestClient) -> None:
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["cache-control"] == "no-store"
         assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_logout_ends_the_session_on_the_server(client: TestClient) -> None:
+    assert client.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD}).status_code == 200
+    cookie = client.cookies.get("firelane_session")
+    token = bearer(client, "admin", ADMIN_PASSWORD)
+    assert client.get("/api/auth/me").status_code == 200
+    assert client.post("/logout").status_code == 200
+    client.cookies.set("firelane_session", cookie)  # a copy of the cookie, kept after logout
+    assert client.get("/api/auth/me").status_code == 401
+    assert client.get("/api/auth/me", headers=token).status_code == 401, "every session of the user ends"
+    client.cookies.clear()
+    assert client.get("/api/auth/me", headers=bearer(client, "admin", ADMIN_PASSWORD)).status_code == 200

@@ -105,7 +105,7 @@ def get_current_user(
         raise _unauthorized("invalid or expired credentials")
     user_id, fingerprint = claims
     user = session.get(User, user_id)
-    if user is None or not user.active or fingerprint != security.password_fingerprint(user.password_hash):
+    if user is None or not user.active or fingerprint != security.password_fingerprint(user.session_key):
         raise _unauthorized("invalid or expired credentials")
     if via == "cookie" and request.method not in SAFE_METHODS and not _same_origin(request):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site request refused")

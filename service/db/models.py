@@ -268,6 +268,13 @@ class User(Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(server_default=_now_default())
+    # Raised at logout (migration 0007): every token and cookie carries it, so logging out ends them on the server.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+    @property
+    def session_key(self) -> str:
+        """What sessions are bound to: the password (changing it ends them) and the session epoch (logout)."""
+        return f"{self.password_hash}|{self.session_epoch}"
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, username={self.username!r}, role={self.role!r})"

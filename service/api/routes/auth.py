@@ -86,7 +86,7 @@ def issue_token(
 ) -> Token:
     user = _authenticate(session, form.username, form.password, _client(request))
     secret = request.app.state.secret_key
-    token = security.create_access_token(user.id, user.password_hash, secret, settings.token_ttl_s)
+    token = security.create_access_token(user.id, user.session_key, secret, settings.token_ttl_s)
     return Token(access_token=token, expires_in=settings.token_ttl_s)
 
 
@@ -122,7 +122,7 @@ def login(
     )
     response.set_cookie(
         security.SESSION_COOKIE,
-        security.create_session_cookie(user.id, user.password_hash, request.app.state.secret_key),
+        security.create_session_cookie(user.id, user.session_key, request.app.state.secret_key),
         max_age=settings.token_ttl_s,
         httponly=True,
         samesite="lax",
@@ -132,8 +132,21 @@ def login(
     return response
 
 
-@router.post("/logout", summary="Log out the web UI: clears the session cookie")
-def logout(settings: SettingsDep, next: Annotated[str | None, Form()] = None) -> Response:  # noqa: A002
+@router.post("/logout", summary="Log out: ends the user's sessions on the server and clears the session cookie")
+def logout(request: Request, session: SessionDep, settings: SettingsDep,
+           next: Annotated[str | None, Form()] = None) -> Response:  # noqa: A002
+    """A copied cookie or token of this user stops working too: the server raises the user's session epoch."""
+    claims = None
+    if cookie := request.cookies.get(security.SESSION_COOKIE):
+        claims = security.read_session_cookie(cookie, request.app.state.secret_key, settings.token_ttl_s)
+    elif (header := request.headers.get("authorization", "")).lower().startswith("bearer "):
+        claims = security.read_access_token(header[7:], request.app.state.secret_key)
+    if claims is not None:
+        user = session.get(User, claims[0])
+        if user is not None and claims[1] == security.password_fingerprint(user.session_key):
+            user.session_epoch += 1
+            audit.record(session, user.id, "auth.logout", f"user:{user.id}", {})
+            session.commit()
     target = _local_path(next)
     response: Response = (
         RedirectResponse(target, status.HTTP_303_SEE_OTHER) if target else JSONResponse({"detail": "logged out"})
