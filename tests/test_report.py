@@ -28,7 +28,7 @@ from service.reports.cli import add_report_command
 from service.reports.week import Week, next_report_run
 from service.reports.weekly import generate_weekly
 from service.settings import Settings
-from test_api import app, bearer, cheap_hashing, client, settings  # noqa: F401 - fixtures
+from test_api import ADMIN_PASSWORD, app, bearer, cheap_hashing, client, settings  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "report"
@@ -138,7 +138,8 @@ def test_report_command(world: Seeded, settings: Settings, tmp_path: Path, capsy
     out = capsys.readouterr().out
     assert f"weekly report {WEEK}" in out and "garden-a: 4 violations, 3464 blocked minutes" in out
     assert "2 escalated, 3 confirmed, repeat offenders: 粤B11111" in out
-    assert sorted(p.name for p in (tmp_path / "r" / WEEK).iterdir()) == ["site-garden-a.html", "site-garden-a.pdf"]
+    assert sorted(p.name for p in (tmp_path / "r" / WEEK).iterdir()) == ["owners.json", "site-garden-a.html",
+                                                                          "site-garden-a.pdf"]
 
     args = parser.parse_args(["report", "--week", "2026-W99"])
     assert args.handler(args, settings) == 2 and "no ISO week 99" in capsys.readouterr().err
@@ -193,6 +194,30 @@ def test_generate_from_the_api(world: Seeded, app: FastAPI, client: TestClient, 
     with app.state.sessions() as session:
         assert session.scalars(select(AuditEntry.target).where(AuditEntry.action == "report.generate")).all() == [
             f"report:{WEEK}", f"report:{WEEK}"]
+
+
+def test_reports_follow_the_site_not_its_code_and_never_a_link(world: Seeded, app: FastAPI, client: TestClient,
+                                                               settings: Settings) -> None:
+    police = bearer(client, "police")
+    assert client.post("/api/reports/weekly", json={"week": WEEK}, headers=police).status_code == 201
+    # garden-a's code is renamed, and tower-b takes the old code: its staff must not get garden-a's report
+    op = bearer(client, "admin", ADMIN_PASSWORD)
+    assert client.patch(f"/api/sites/{world.site_a}", json={"code": "garden-a-old"}, headers=op).status_code == 200
+    assert client.patch(f"/api/sites/{world.site_b}", json={"code": "garden-a"}, headers=op).status_code == 200
+    prop_b = bearer(client, "prop-b")
+    assert client.get(f"/api/reports/{WEEK}/site-garden-a.pdf", headers=prop_b).status_code == 404
+    assert [f["name"] for w in client.get("/api/reports", headers=prop_b).json() for f in w["files"]] == [
+        "site-tower-b.html", "site-tower-b.pdf"]
+    prop_a = bearer(client, "prop-a")
+    assert client.get(f"/api/reports/{WEEK}/site-garden-a.pdf", headers=prop_a).status_code == 200
+
+    folder = settings.reports_dir / WEEK
+    secret = settings.out_dir / "secret_key"
+    (folder / "site-garden-a.html").unlink()
+    (folder / "site-garden-a.html").symlink_to(secret)  # a link out of the reports folder
+    assert client.get(f"/api/reports/{WEEK}/site-garden-a.html", headers=police).status_code == 404
+    assert "site-garden-a.html" not in [f["name"] for w in client.get("/api/reports", headers=police).json()
+                                        for f in w["files"]]
 
 
 # --- the schedule ---

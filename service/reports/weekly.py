@@ -9,6 +9,8 @@ in the ``repeat_offender_window_days`` before the week's end) and hotspots.
 
 from __future__ import annotations
 
+import json
+
 import base64
 import logging
 import os
@@ -329,6 +331,7 @@ def generate_weekly(
     if district:
         sites.insert(0, None)
     folder = out_dir / str(week)
+    owners = report_owners(folder)
     written = []
     for site in sites:
         section = build_section(session, settings, week, now=now, site=site)
@@ -338,5 +341,18 @@ def generate_weekly(
             _write_atomic(path, data)
             code = section.site.code if section.site is not None else None
             written.append(ReportFile(str(week), path.name, path, code, fmt, numbers))
+            owners[path.name] = section.site.id if section.site is not None else None
         log.debug("weekly report %s %s: %s", week, section.stem, numbers)
+    _write_atomic(folder / OWNERS, json.dumps(owners, indent=1).encode("utf-8"))
     return written
+
+
+OWNERS = "owners.json"  # file name → id of the site it is about (None: the district), as of when it was written
+
+
+def report_owners(folder: Path) -> dict[str, int | None]:
+    """Which site each report of a week folder is about: by site id, which a renamed or reused site code is not."""
+    try:
+        return {str(k): v for k, v in json.loads((folder / OWNERS).read_text(encoding="utf-8")).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}

@@ -54,7 +54,7 @@ from service.db.models import Site, User
 from service.heatmap import heatmap_png
 from service.reports.ledger import ledger_csv, ledger_pdf
 from service.reports.week import Week
-from service.reports.weekly import generate_weekly
+from service.reports.weekly import generate_weekly, report_owners
 from service.settings import Settings
 
 router = APIRouter(tags=["closed loop"], route_class=StrictJSONRoute)
@@ -349,15 +349,28 @@ def _size(value: object) -> tuple[int, int] | None:
 # --- weekly reports ---
 
 
-def _report_files(settings: Settings, week: str, user: User, session: SessionDep) -> list[ReportFileOut]:
+def _week_folder(settings: Settings, week: str) -> Path | None:
+    """The week's folder, itself and the reports folder never reached through a link."""
     folder = settings.reports_dir / week
-    if not folder.is_dir():
+    if not folder.is_dir() or folder.is_symlink() or folder.resolve().parent != settings.reports_dir.resolve():
+        return None
+    return folder
+
+
+def _may_read(folder: Path, name: str, user: User) -> bool:
+    """Property staff read the reports about their own site, told by the site id recorded when it was written."""
+    scope = site_scope(user)
+    return scope is None or report_owners(folder).get(name, -1) == scope
+
+
+def _report_files(settings: Settings, week: str, user: User, session: SessionDep) -> list[ReportFileOut]:
+    folder = _week_folder(settings, week)
+    if folder is None:
         return []
-    allowed = _allowed_stems(session, user)
     out = []
     for path in sorted(folder.iterdir()):
         match = REPORT_NAME.match(path.name)
-        if not match or not path.is_file() or (allowed is not None and match[1] not in allowed):
+        if not match or path.is_symlink() or not path.is_file() or not _may_read(folder, path.name, user):
             continue
         stat = path.stat()
         out.append(ReportFileOut(
@@ -366,15 +379,6 @@ def _report_files(settings: Settings, week: str, user: User, session: SessionDep
             url=f"/api/reports/{week}/{quote(path.name)}",
         ))
     return sorted(out, key=lambda f: (f.site_code is not None, f.site_code or "", f.format))
-
-
-def _allowed_stems(session: SessionDep, user: User) -> set[str] | None:
-    """Property staff: only their site's report; None: every report."""
-    scope = site_scope(user)
-    if scope is None:
-        return None
-    site = session.get(Site, scope)
-    return {f"site-{site.code}"} if site is not None else set()
 
 
 @router.post("/api/reports/weekly", response_model=WeeklyReportOut, status_code=status.HTTP_201_CREATED,
@@ -416,11 +420,11 @@ def list_reports(session: SessionDep, settings: SettingsDep, user: CurrentUser) 
             responses={200: {"content": {"text/html": {}, "application/pdf": {}}}})
 def get_report(week: str, name: str, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> FileResponse:
     match = REPORT_NAME.match(name)
-    allowed = _allowed_stems(session, user)
-    if not re.match(r"^\d{4}-W\d{2}$", week) or not match or (allowed is not None and match[1] not in allowed):
+    folder = _week_folder(settings, week) if re.match(r"^\d{4}-W\d{2}$", week) else None
+    if folder is None or not match or not _may_read(folder, name, user):
         raise NotFoundError(f"no report {week}/{name}")
-    path: Path = settings.reports_dir / week / name
-    if not path.is_file():
+    path: Path = folder / name
+    if path.is_symlink() or not path.is_file():
         raise NotFoundError(f"no report {week}/{name}")
     media = "text/html; charset=utf-8" if match[2] == "html" else "application/pdf"
     return FileResponse(path, media_type=media, headers=REPORT_HEADERS, filename=name,
