@@ -37,10 +37,10 @@ def test_a_backpack_left_by_the_hydrant_is_one_obstruction_at_the_time_the_timel
     report = run(shared_data, "corridor-backpack.mp4", "corridor.zones.json", ssd, tmp_path)
     [violation] = report.violations
     assert violation.occupant.category == "obstruction"
-    # set down at 10-11 s, left alone from 16.7 s; the zone's grace time is 10 s (and the lane model needs the
-    # object still for 8 s before it vouches for it)
-    assert 10.0 <= seconds(violation.started_at) <= 17.0
-    assert 20.0 <= seconds(violation.violation_at) <= 16.7 + 10 + 8 + 2
+    # set down at 10-11 s, left alone from 16.7 s (it tips over at about 20 s); the lane model vouches for an object
+    # after 8 s still, and the dwell counts from then: the zone's 10 s grace time follows
+    assert 16.7 <= seconds(violation.started_at) <= 16.7 + 8 + 4
+    assert seconds(violation.started_at) + 10 <= seconds(violation.violation_at) <= 16.7 + 8 + 4 + 10 + 1
     assert violation.ended_at is None, "it lies there to the end of the clip"
     assert box_iou(violation.occupant.box, (131, 326, 186, 367)) > 0.4, violation.occupant.box
     folder = violation.evidence.folder
@@ -55,9 +55,10 @@ def test_a_cup_moved_on_a_busy_plaza_restarts_its_timer_and_removing_it_ends_it(
     # 10 s grace time: no violation), at (171,164) 136.9-159.1 s; people walk past and stand by it throughout
     assert len(places) == 3, places
     (first_start, first_end), (second_start, second_end), (third_start, _) = places
-    assert 3.7 <= first_start <= 6 and 30 <= first_end <= 35
-    assert 38 <= second_start <= 40 and 70 <= second_end <= 74, "moved: a new violation, its dwell from 38.5 s"
-    assert 136 <= third_start <= 139
+    vouched = 8 + 3  # the lane model's still time for a 3-8 px cup among pedestrians, and a margin
+    assert 4.1 <= first_start <= 4.1 + vouched and 30 <= first_end <= 35
+    assert 38.5 <= second_start <= 38.5 + vouched and 70 <= second_end <= 74, "moved: a new violation, a new dwell"
+    assert 136.9 <= third_start <= 136.9 + vouched
     boxes = [v.occupant.box for v in report.violations]
     for (x1, y1, x2, y2), (cx, cy) in zip(boxes, [(187, 60), (138, 92), (171, 164)]):
         assert abs((x1 + x2) / 2 - cx) <= 6 and abs((y1 + y2) / 2 - cy) <= 8

@@ -57,6 +57,7 @@ class ObstructionFinder:
     _verdicts: dict[datetime, _Verdict] = field(default_factory=dict)
     _ids: dict[datetime, int] = field(default_factory=dict)
     _next_id: int = 0
+    _reported: dict[datetime, datetime] = field(default_factory=dict)  # blob → first frame it was reported in
     _explained: set[datetime] = field(default_factory=set)  # blobs a detected vehicle or obstacle accounts for
 
     def find(self, image: np.ndarray, at: datetime, detections: Detections) -> Detections:
@@ -77,18 +78,17 @@ class ObstructionFinder:
                 continue  # someone standing there (a known obstruction a passer-by stands by stays one)
             if names:  # named, but not a class the lanes watch (a backpack, a box): still in the way
                 named = detections.confidence[covering[0]] >= NAME_CONFIDENCE
-                rows.append((blob.box, float(blob.contrast), names[0] if named else OBSTRUCTION, OBSTRUCTION,
-                             blob.since))
+                rows.append((blob.box, float(blob.contrast), names[0] if named else OBSTRUCTION, OBSTRUCTION, key))
                 continue
             verdict = self._verdicts.get(key)
             if verdict is None or (at - verdict.checked_at).total_seconds() >= self.recheck_s:
                 verdict = self._verdicts[key] = self._label(image, blob, at)
             if verdict.class_name is not None:
-                rows.append((blob.box, float(blob.contrast), verdict.class_name, verdict.category, blob.since))
+                rows.append((blob.box, float(blob.contrast), verdict.class_name, verdict.category, key))
         for key in [k for k in self._verdicts if k not in alive]:
             del self._verdicts[key]
         for key in [k for k in self._ids if k not in alive]:
-            del self._ids[key]
+            del self._ids[key], self._reported[key]
         self._explained &= alive
         if not rows:
             return Detections.empty()
@@ -98,9 +98,13 @@ class ObstructionFinder:
         for row in rows:
             if row[4] not in self._ids:
                 self._ids[row[4]], self._next_id = BLOB_IDS_FROM + self._next_id, self._next_id + 1
+                self._reported[row[4]] = at
             ids.append(self._ids[row[4]])
+        # Its dwell counts from the first frame it was reported in, not from the lane model's earlier "since":
+        # the record claims no stillness the pipeline did not see itself (an on-screen caption, a person who
+        # stood there first, would otherwise be a violation at once).
         return Detections([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
-                          ids, [r[4].timestamp() for r in rows])
+                          ids, [self._reported[r[4]].timestamp() for r in rows])
 
     def _label(self, image: np.ndarray, blob: StaticBlob, at: datetime) -> _Verdict:
         height, width = image.shape[:2]
