@@ -31,6 +31,8 @@ from detector.backends import Detector
 from detector.appearance import LaneAppearance
 from detector.detections import OBSTRUCTION, Detections
 from detector.gate import MotionGate
+from detector.sizing import inference_size
+from detector.tiling import TiledDetector, TileMode
 from detector.sources import Frame
 from detector.tracking import ObjectTracker
 from service.camera.obstructions import ObstructionFinder
@@ -194,6 +196,7 @@ class CameraPipeline:
     keep_settled: bool = True  # False for long-running cameras: settled records are not kept in ``violations``
     find_obstructions: bool = True  # also what no detector class names (the lane's empty-appearance model)
     signer: ManifestSigner | None = None  # signs every manifest (None: unsigned, as in evaluation runs)
+    tiles: TileMode = "auto"  # zone tiles for small objects (a detector already tiled is used as it is)
     violations: list[ViolationRecord] = field(default_factory=list)
     times: StageTimes = field(default_factory=StageTimes)
 
@@ -234,12 +237,17 @@ class CameraPipeline:
         else:
             for event in self.engine.reconfigure(self.camera):
                 self._handle(event, None, None)
+        polygons = [z.polygon for z in self.camera.zones]
+        # sized to the camera: never above the frame's own size, no smaller than its zones' objects need; zones
+        # whose objects stay small even so are also looked at through enlarged tiles (detector.tiling, "auto")
+        self._imgsz = self.camera.imgsz or inference_size((width, height), polygons)
+        self._zone_detector = (self.detector if self.tiles == "off" or isinstance(self.detector, TiledDetector)
+                               else TiledDetector(self.detector, (width, height), polygons, tiles=self.tiles))
         if self.find_obstructions:  # (re)learn the empty lane for these zones
-            appearance = LaneAppearance(self.camera.frame_size, [z.polygon for z in self.camera.zones])
+            appearance = LaneAppearance(self.camera.frame_size, polygons)
             self.obstructions = ObstructionFinder(appearance, self.detector)
         self.gate = None
         if self.gate_max_skip_s is not None and self.sample_fps:
-            polygons = [z.polygon for z in self.camera.zones]
             self.gate = MotionGate(polygons, self.camera.frame_size, max_skip_s=self.gate_max_skip_s)
 
     def replace_zones(self, camera: CameraZones) -> None:
@@ -259,7 +267,7 @@ class CameraPipeline:
             run_detector = self.gate is None or self.gate.needs_detection(frame.image, frame.captured_at)
         if run_detector:
             with self.times.measure("detect"):
-                detections = self.detector.detect(frame.image, imgsz=self.camera.imgsz)
+                detections = self._zone_detector.detect(frame.image, imgsz=self._imgsz)
             with self.times.measure("track"):
                 tracked = self.tracker.update(detections.of_categories())
             self._last_detections = (detections, tracked)

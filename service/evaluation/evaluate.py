@@ -56,8 +56,8 @@ def _run(source: FrameSource, camera: CameraZones, detector: Detector, gate_max_
     """The production pipeline (tracker, gate, occupancy), with evidence written to a throw-away folder."""
     run = PipelineRun()
     with tempfile.TemporaryDirectory(prefix="firelane-eval-") as scratch:
-        pipeline = CameraPipeline(camera, detector, Path(scratch), [], source.description,
-                                  sample_fps=source.sample_fps, gate_max_skip_s=gate_max_skip_s)
+        pipeline = CameraPipeline(camera, detector, Path(scratch), [], source.description,  # tiles: the caller's
+                                  sample_fps=source.sample_fps, gate_max_skip_s=gate_max_skip_s, tiles="off")
         for frame in source.frames():
             result = pipeline.process(frame)
             run.frames += 1
