@@ -135,12 +135,11 @@ def login(
 @router.post("/logout", summary="Log out: ends the user's sessions on the server and clears the session cookie")
 def logout(request: Request, session: SessionDep, settings: SettingsDep,
            next: Annotated[str | None, Form()] = None) -> Response:  # noqa: A002
-    """A copied cookie or token of this user stops working too: the server raises the user's session epoch."""
+    """A copied cookie of this user stops working too: the server raises the user's session epoch, which ends every
+    session and token of the user (as changing the password does)."""
     claims = None
     if cookie := request.cookies.get(security.SESSION_COOKIE):
         claims = security.read_session_cookie(cookie, request.app.state.secret_key, settings.token_ttl_s)
-    elif (header := request.headers.get("authorization", "")).lower().startswith("bearer "):
-        claims = security.read_access_token(header[7:], request.app.state.secret_key)
     if claims is not None:
         user = session.get(User, claims[0])
         if user is not None and claims[1] == security.password_fingerprint(user.session_key):
