@@ -81,6 +81,10 @@ def _evidence(root: Path, fields: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+# clear width left beside the occupant (calibrated zones only) and its severity against the 4.0 m minimum
+CLEAR_WIDTHS = {"a1": (4.6, "narrowed"), "a3": (2.3, "blocked")}
+
+
 def seed(sessions: sessionmaker[Session], evidence_root: Path) -> Seeded:
     """Sites, cameras, users of every role and the violations above (reviews of a1, a4, b2, old included)."""
     out = Seeded()
@@ -125,6 +129,7 @@ def seed(sessions: sessionmaker[Session], evidence_root: Path) -> Seeded:
             ended = alerted(start) + clear_min * minute if clear_min is not None else None
             fields = _violation(vid, camera, zone, name, start, ended, box)
             violation = upsert_violation(session, fields)
+            violation.clear_width_m, violation.severity = CLEAR_WIDTHS.get(vid, (None, None))
             replace_evidence(session, vid, _evidence(evidence_root, fields))
             alert = enqueue_violation_alert(session, violation)
             if alert is not None:

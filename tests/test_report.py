@@ -41,13 +41,15 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 EXPECTED = {
     None: {"violations": 6, "blocked_minutes": 9535.0, "median_clear_minutes": 9.0, "cleared_in_time": 3,
            "cleared_late": 1, "escalations": 3, "confirmations": 4, "rejections": 1, "ongoing": 2, "rebounds": 2,
-           "repeat_offenders": ["粤B11111"]},
+           "blocked_lanes": 1, "narrowed_lanes": 1, "narrowest_clear_m": 2.3, "repeat_offenders": ["粤B11111"]},
     "garden-a": {"violations": 4, "blocked_minutes": 3464.0, "median_clear_minutes": 10.0, "cleared_in_time": 2,
                  "cleared_late": 1, "escalations": 2, "confirmations": 3, "rejections": 1, "ongoing": 1,
-                 "rebounds": 2, "repeat_offenders": ["粤B11111"]},
+                 "rebounds": 2, "blocked_lanes": 1, "narrowed_lanes": 1, "narrowest_clear_m": 2.3,
+                 "repeat_offenders": ["粤B11111"]},
     "tower-b": {"violations": 2, "blocked_minutes": 6071.0, "median_clear_minutes": 8.0, "cleared_in_time": 1,
                 "cleared_late": 0, "escalations": 1, "confirmations": 1, "rejections": 0, "ongoing": 1,
-                "rebounds": 0, "repeat_offenders": []},
+                "rebounds": 0, "blocked_lanes": 0, "narrowed_lanes": 0, "narrowest_clear_m": None,
+                "repeat_offenders": []},
 }
 
 
@@ -103,6 +105,8 @@ def test_weekly_report_numbers_pdf_and_html(world: Seeded, app: FastAPI, setting
     assert facts["违停次数"] == "4 起" and facts["超时移交交警"] == "2 起" and facts["反复违停车辆"] == "1 辆"
     assert facts["占用总时长"] == "57.7 小时（3464 分钟）" and facts["清理用时中位数"] == "10.0 分钟"
     assert re.search(r"<td>粤B11111</td><td class=\"num\">3</td>", html)
+    assert facts["净宽不足（堵塞）"] == "1 起" and facts["通道变窄"] == "1 起" and facts["最窄剩余净宽"] == "2.3 米"
+    assert "2.3 米（堵塞）" in html and "4.6 米（变窄）" in html  # per violation in the detail table
 
     if db_url.startswith("sqlite"):  # keep one sample for people to look at
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

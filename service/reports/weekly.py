@@ -40,6 +40,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 REPORT_TITLE = "消防车通道占用周报"
 DISTRICT_NAME = "全辖区"
 FORMATS = ("html", "pdf")
+SEVERITY_LABELS = {"blocked": "堵塞", "narrowed": "变窄"}
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -108,6 +109,20 @@ class Section:
         return sum(1 for f in self.spots.facts if f.violation.ended_at is None)
 
     @property
+    def blocked_lanes(self) -> int:
+        """Violations that left less than the zone's minimum clear width (only calibrated zones measure it)."""
+        return sum(1 for f in self.spots.facts if f.violation.severity == "blocked")
+
+    @property
+    def narrowed_lanes(self) -> int:
+        return sum(1 for f in self.spots.facts if f.violation.severity == "narrowed")
+
+    @property
+    def narrowest_clear_m(self) -> float | None:
+        widths = [f.violation.clear_width_m for f in self.spots.facts if f.violation.clear_width_m is not None]
+        return min(widths) if widths else None
+
+    @property
     def median_clear_minutes(self) -> float | None:
         value = median(s.time_to_clear_s for s in self.spots.states if s.time_to_clear_s is not None)
         return value / 60.0 if value is not None else None
@@ -137,6 +152,9 @@ class Section:
             "rejections": self.rejections,
             "ongoing": self.ongoing,
             "rebounds": self.rebounds,
+            "blocked_lanes": self.blocked_lanes,
+            "narrowed_lanes": self.narrowed_lanes,
+            "narrowest_clear_m": round(self.narrowest_clear_m, 2) if self.narrowest_clear_m is not None else None,
             "repeat_offenders": [o.plate for o in self.offenders],
         }
 
@@ -153,6 +171,9 @@ class Section:
             ("交警确认 / 驳回", f"{self.confirmations} / {self.rejections} 起"),
             ("仍在占用", f"{self.ongoing} 起"),
             ("清理后复发", f"{self.rebounds} 起"),
+            ("净宽不足（堵塞）", f"{self.blocked_lanes} 起"),
+            ("通道变窄", f"{self.narrowed_lanes} 起"),
+            ("最窄剩余净宽", clear_width_text(self.narrowest_clear_m)),
             ("反复违停车辆", f"{len(self.offenders)} 辆"),
             ("清理时限", f"{self.site.clear_limit_s / 60:g} 分钟" if self.site is not None else "按站点设定"),
         ]
@@ -165,6 +186,14 @@ class Section:
     @property
     def stem(self) -> str:
         return f"site-{self.site.code}" if self.site is not None else "district"
+
+
+def clear_width_text(metres: float | None, severity: str | None = None) -> str:
+    """A clear width for people: metres with one decimal and what it means; — where the zone is not calibrated."""
+    if metres is None:
+        return "—"
+    label = SEVERITY_LABELS.get(severity or "", "")
+    return f"{metres:.1f} 米（{label}）" if label else f"{metres:.1f} 米"
 
 
 def _fmt_minutes(value: float | None) -> str:
@@ -216,6 +245,7 @@ def _environment() -> Environment:
     env.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
     env.filters["minutes"] = minutes
     env.filters["fmt_minutes"] = _fmt_minutes
+    env.globals["clear_width"] = clear_width_text
     return env
 
 
@@ -269,14 +299,14 @@ def render_pdf(section: Section, font_path: str | Path | None = None) -> bytes:
         pdf.note("无。")
     if section.site is not None:
         pdf.heading("违停明细")
-        rows = [["开始", "区域", "状态", "响应（分）", "清理（分）", "占用（分）", "车牌"]]
+        rows = [["开始", "区域", "状态", "响应（分）", "清理（分）", "占用（分）", "剩余净宽", "车牌"]]
         for fact, state in zip(section.spots.facts, section.spots.states):
             v = fact.violation
             rows.append([local_short(v.started_at, tz), v.zone_name, STATUS_LABELS.get(state.status, state.status),
                          minutes(state.time_to_ack_s), minutes(state.time_to_clear_s), minutes(state.blocked_s),
-                         v.plate_text or "—"])
+                         clear_width_text(v.clear_width_m, v.severity), v.plate_text or "—"])
         if len(rows) > 1:
-            pdf.table(rows, widths=(24, 44, 26, 20, 20, 20, 28))
+            pdf.table(rows, widths=(22, 36, 22, 18, 18, 18, 26, 26))
         else:
             pdf.note("本周无违停。")
     return pdf.to_bytes()
