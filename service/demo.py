@@ -15,7 +15,7 @@ from service.db import audit
 from service.db.models import Camera
 from service.db.session import session_factory
 from service.db.sites import create_site, get_site_by_code
-from service.db.users import create_user, get_user_by_username
+from service.db.users import create_user, get_user_by_username, update_user
 from service.db.zones import current_zones, save_zones
 
 DEMO_SITE = ("demo-garden", "示范花园小区")
@@ -45,7 +45,7 @@ def seed_demo(engine: Engine, video: Path, zones_file: Path, out_dir: Path) -> d
                 user = create_user(session, username=username, password_hash=hash_password(password), role=role,
                                    site_id=site.id if role == "property" else None)
             else:
-                user.password_hash = hash_password(password)
+                update_user(session, user, {"password_hash": hash_password(password)})
             audit.record(session, None, "user.demo_password", f"user:{user.id}", {"username": username})
             logins[username] = (role, password)
     _write_snapshot(video, out_dir / "snapshots" / f"{zones['camera_id']}.jpg")

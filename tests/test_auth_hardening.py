@@ -64,14 +64,36 @@ def test_answers_are_not_sniffed_framed_or_cached(client: TestClient) -> None:
         assert response.headers["x-frame-options"] == "DENY"
 
 
-def test_logout_ends_the_session_on_the_server(client: TestClient) -> None:
+def test_logout_ends_this_session_on_the_server_and_no_other(client: TestClient) -> None:
+    phone = bearer(client, "admin", ADMIN_PASSWORD)  # another device of the same user
     assert client.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD}).status_code == 200
     cookie = client.cookies.get("firelane_session")
-    token = bearer(client, "admin", ADMIN_PASSWORD)
     assert client.get("/api/auth/me").status_code == 200
     assert client.post("/logout").status_code == 200
     client.cookies.set("firelane_session", cookie)  # a copy of the cookie, kept after logout
-    assert client.get("/api/auth/me").status_code == 401
-    assert client.get("/api/auth/me", headers=token).status_code == 401, "every session of the user ends"
+    assert client.get("/api/auth/me").status_code == 401, "the copied cookie is dead on the server"
     client.cookies.clear()
-    assert client.get("/api/auth/me", headers=bearer(client, "admin", ADMIN_PASSWORD)).status_code == 200
+    assert client.get("/api/auth/me", headers=phone).status_code == 200, "the other device stays logged in"
+
+
+def test_an_api_client_logs_out_its_own_token(client: TestClient) -> None:
+    first, second = bearer(client, "admin", ADMIN_PASSWORD), bearer(client, "admin", ADMIN_PASSWORD)
+    assert client.post("/logout", headers=first).status_code == 200
+    assert client.get("/api/auth/me", headers=first).status_code == 401
+    assert client.get("/api/auth/me", headers=second).status_code == 200
+
+
+def test_a_password_change_ends_every_session_of_the_user(client: TestClient) -> None:
+    admin = bearer(client, "admin", ADMIN_PASSWORD)
+    created = client.post("/api/users", headers=admin,
+                          json={"username": "officer", "password": "lane clear at dawn", "role": "police"})
+    assert created.status_code == 201
+    officer = bearer(client, "officer", "lane clear at dawn")
+    assert client.post("/login", data={"username": "officer", "password": "lane clear at dawn"}).status_code == 200
+    changed = client.patch(f"/api/users/{created.json()['id']}", headers=admin,
+                           json={"password": "another long phrase"})
+    assert changed.status_code == 200, changed.text
+    assert client.get("/api/auth/me", headers=officer).status_code == 401
+    assert client.get("/api/auth/me").status_code == 401, "the browser session ended too"
+    assert client.get("/api/auth/me", headers=admin).status_code == 200, "nobody else is logged out"
+    assert client.get("/api/auth/me", headers=bearer(client, "officer", "another long phrase")).status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Coroutine, Iterator
+from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from service.api import security
+from service.db import login_sessions
 from service.db.models import User
 from service.settings import Settings
 
@@ -103,9 +105,9 @@ def get_current_user(
         raise _unauthorized()
     if claims is None:
         raise _unauthorized("invalid or expired credentials")
-    user_id, fingerprint = claims
+    user_id, session_id = claims
     user = session.get(User, user_id)
-    if user is None or not user.active or fingerprint != security.password_fingerprint(user.session_key):
+    if user is None or not user.active or not login_sessions.is_live(session, session_id, user_id, datetime.now(timezone.utc)):
         raise _unauthorized("invalid or expired credentials")
     if via == "cookie" and request.method not in SAFE_METHODS and not _same_origin(request):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site request refused")

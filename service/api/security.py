@@ -1,8 +1,9 @@
 """Passwords (Argon2 via pwdlib), bearer tokens (JWT, HS256) and the signed session cookie.
 
-Tokens and cookies carry the user id and a fingerprint of the password hash: changing a password
-ends every session of that user. Tokens and cookies are signed with keys derived from the one
-``secret_key`` so one can never be replayed as the other.
+Tokens and cookies carry the user id and the id of their login session (service.db.login_sessions): the server
+ends a session by revoking its row, at logout (that session) or on a password change (all of the user's).
+Tokens and cookies are signed with keys derived from the one ``secret_key`` so one can never be replayed as the
+other.
 """
 
 from __future__ import annotations
@@ -67,19 +68,15 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return False
 
 
-def password_fingerprint(password_hash: str) -> str:
-    return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()[:16]
-
-
 def _derive(secret: str, purpose: str) -> bytes:
     return hmac.new(secret.encode("utf-8"), purpose.encode("utf-8"), hashlib.sha256).digest()
 
 
-def create_access_token(user_id: int, password_hash: str, secret: str, ttl_s: int) -> str:
+def create_access_token(user_id: int, session_id: str, secret: str, ttl_s: int) -> str:
     now = datetime.now(timezone.utc)
     claims = {
         "sub": str(user_id),
-        "pwf": password_fingerprint(password_hash),
+        "sid": session_id,
         "aud": _AUDIENCE,
         "iat": now,
         "exp": now + timedelta(seconds=ttl_s),
@@ -88,13 +85,13 @@ def create_access_token(user_id: int, password_hash: str, secret: str, ttl_s: in
 
 
 def read_access_token(token: str, secret: str) -> tuple[int, str] | None:
-    """(user id, password fingerprint) of a valid, unexpired token; None otherwise."""
+    """(user id, session id) of a valid, unexpired token; None otherwise."""
     try:
         claims = jwt.decode(
             token, _derive(secret, "jwt"), algorithms=[_ALGORITHM], audience=_AUDIENCE,
-            options={"require": ["sub", "exp", "aud"]},
+            options={"require": ["sub", "sid", "exp", "aud"]},
         )
-        return int(claims["sub"]), str(claims.get("pwf", ""))
+        return int(claims["sub"]), str(claims["sid"])
     except (jwt.PyJWTError, ValueError, TypeError):
         return None
 
@@ -103,13 +100,13 @@ def _cookie_serializer(secret: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(_derive(secret, "session-cookie"), salt="firelane.session")
 
 
-def create_session_cookie(user_id: int, password_hash: str, secret: str) -> str:
-    return _cookie_serializer(secret).dumps({"uid": user_id, "pwf": password_fingerprint(password_hash)})
+def create_session_cookie(user_id: int, session_id: str, secret: str) -> str:
+    return _cookie_serializer(secret).dumps({"uid": user_id, "sid": session_id})
 
 
 def read_session_cookie(value: str, secret: str, max_age_s: int) -> tuple[int, str] | None:
     try:
         data = _cookie_serializer(secret).loads(value, max_age=max_age_s)
-        return int(data["uid"]), str(data["pwf"])
+        return int(data["uid"]), str(data["sid"])
     except (BadSignature, KeyError, TypeError, ValueError):
         return None

@@ -268,16 +268,26 @@ class User(Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(server_default=_now_default())
-    # Raised at logout (migration 0007): every token and cookie carries it, so logging out ends them on the server.
-    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-
-    @property
-    def session_key(self) -> str:
-        """What sessions are bound to: the password (changing it ends them) and the session epoch (logout)."""
-        return f"{self.password_hash}|{self.session_epoch}"
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, username={self.username!r}, role={self.role!r})"
+
+
+class LoginSession(Base):
+    """One login: a browser's session cookie or an API client's bearer token (migration 0013).
+
+    Cookies and tokens name their row, so logging out ends that one session on the server (a copied cookie stops
+    working) while the user's other devices stay logged in; a password change revokes them all."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # random, carried inside the signed cookie/token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    via: Mapped[str] = mapped_column(String(8))  # "cookie" | "bearer"
+    client: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
 
 
 class Review(Base):
@@ -419,6 +429,7 @@ __all__ = [
     "Site",
     "User",
     "UtcDateTime",
+    "LoginSession",
     "Violation",
     "ZoneVersion",
     "require_aware",

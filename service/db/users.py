@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.db.errors import ConflictError, InvalidError, NotFoundError
+from service.db.login_sessions import revoke_all
 from service.db.models import ROLES, User
 from service.db.sites import require_site
 
@@ -74,5 +76,6 @@ def update_user(session: Session, user: User, changes: Mapping[str, Any]) -> Use
     user.role, user.site_id, user.active = role, site_id, active
     if "password_hash" in changes:
         user.password_hash = changes["password_hash"]
+        revoke_all(session, user.id, datetime.now(timezone.utc))  # a changed password ends every session
     session.flush()
     return user

@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 from service.api import security
 from service.api.deps import CurrentUser, SessionDep, SettingsDep
 from service.api.schemas import Token, UserOut
-from service.db import audit
-from service.db.models import User
+from service.db import audit, login_sessions
+from service.db.models import LoginSession, User
 from service.db.users import get_user_by_username
+from service.settings import Settings
 
 router = APIRouter(tags=["auth"])
 USERNAME_MAX = User.username.type.length
@@ -85,14 +86,24 @@ def issue_token(
     request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
 ) -> Token:
     user = _authenticate(session, form.username, form.password, _client(request))
-    secret = request.app.state.secret_key
-    token = security.create_access_token(user.id, user.session_key, secret, settings.token_ttl_s)
+    login = _start_session(session, user, "bearer", request, settings)
+    token = security.create_access_token(user.id, login.id, request.app.state.secret_key, settings.token_ttl_s)
     return Token(access_token=token, expires_in=settings.token_ttl_s)
 
 
 @router.get("/api/auth/me", response_model=UserOut)
 def me(user: CurrentUser) -> User:
     return user
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _start_session(session: Session, user: User, via: str, request: Request, settings: Settings) -> LoginSession:
+    login = login_sessions.start_session(session, user.id, via, _client(request), _utcnow(), settings.token_ttl_s)
+    session.commit()
+    return login
 
 
 def _local_path(target: str | None) -> str | None:
@@ -114,6 +125,7 @@ def login(
     if not _same_origin(request):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "login from another site refused")
     user = _authenticate(session, username, password, _client(request))
+    login = _start_session(session, user, "cookie", request, settings)
     target = _local_path(next)
     response: Response = (
         RedirectResponse(target, status.HTTP_303_SEE_OTHER)
@@ -122,7 +134,7 @@ def login(
     )
     response.set_cookie(
         security.SESSION_COOKIE,
-        security.create_session_cookie(user.id, user.session_key, request.app.state.secret_key),
+        security.create_session_cookie(user.id, login.id, request.app.state.secret_key),
         max_age=settings.token_ttl_s,
         httponly=True,
         samesite="lax",
@@ -132,19 +144,22 @@ def login(
     return response
 
 
-@router.post("/logout", summary="Log out: ends the user's sessions on the server and clears the session cookie")
+@router.post("/logout", summary="Log out: ends this session on the server and clears the session cookie")
 def logout(request: Request, session: SessionDep, settings: SettingsDep,
            next: Annotated[str | None, Form()] = None) -> Response:  # noqa: A002
-    """A copied cookie of this user stops working too: the server raises the user's session epoch, which ends every
-    session and token of the user (as changing the password does)."""
+    """Ends the session the request comes with (its cookie, or its bearer token): a copy of that cookie or token
+    stops working, while the user's other devices stay logged in."""
+    secret = request.app.state.secret_key
     claims = None
-    if cookie := request.cookies.get(security.SESSION_COOKIE):
-        claims = security.read_session_cookie(cookie, request.app.state.secret_key, settings.token_ttl_s)
+    if (scheme_token := request.headers.get("authorization", "").partition(" "))[0].lower() == "bearer":
+        claims = security.read_access_token(scheme_token[2].strip(), secret)
+    elif cookie := request.cookies.get(security.SESSION_COOKIE):
+        claims = security.read_session_cookie(cookie, secret, settings.token_ttl_s)
     if claims is not None:
-        user = session.get(User, claims[0])
-        if user is not None and claims[1] == security.password_fingerprint(user.session_key):
-            user.session_epoch += 1
-            audit.record(session, user.id, "auth.logout", f"user:{user.id}", {})
+        user_id, session_id = claims
+        if login_sessions.is_live(session, session_id, user_id, _utcnow()):
+            login_sessions.revoke(session, session_id, _utcnow())
+            audit.record(session, user_id, "auth.logout", f"user:{user_id}", {})
             session.commit()
     target = _local_path(next)
     response: Response = (
