@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger request bodies get 413")
     token_ttl_s: int = Field(8 * 3600, gt=0, description="lifetime of bearer tokens and session cookies")
     cookie_secure: bool = Field(False, description="mark the session cookie Secure (set when served over HTTPS)")
+    trusted_proxies: str = Field(
+        "", max_length=1024,
+        description="comma-separated addresses/networks of reverse proxies whose X-Forwarded-Proto/-For are believed "
+                    "(HTTPS ends there: cookies become Secure, throttling counts the real client); empty: none")
 
     @field_validator("secret_key")
     @classmethod

@@ -3,10 +3,13 @@ headers that keep API answers and evidence out of caches and sniffers. On SQLite
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from test_api import ADMIN_PASSWORD, app, bearer, cheap_hashing, client, settings  # noqa: F401 - fixtures
+
+pytest_plugins = ["faultkit"]  # fault_kit: a real firelane serve behind which the proxy headers arrive
 
 
 def wrong(client: TestClient, username: str = "admin", **headers: str):
@@ -97,3 +100,23 @@ def test_a_password_change_ends_every_session_of_the_user(client: TestClient) ->
     assert client.get("/api/auth/me").status_code == 401, "the browser session ended too"
     assert client.get("/api/auth/me", headers=admin).status_code == 200, "nobody else is logged out"
     assert client.get("/api/auth/me", headers=bearer(client, "officer", "another long phrase")).status_code == 200
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["trusted-proxy", "untrusted-header"])
+def test_cookies_are_secure_behind_a_trusted_https_proxy_only(fault_kit, trusted: bool) -> None:
+    """Behind a TLS-terminating proxy the server sees plain HTTP: X-Forwarded-Proto from a trusted proxy makes the
+    cookie Secure; the same header from anyone else is ignored (it could as well claim any client address)."""
+    server = fault_kit.server({"FIRELANE_TRUSTED_PROXIES": "127.0.0.1" if trusted else None})
+    server.wait_ready()
+    response = httpx.post(server.url + "/login", data={"username": server.username, "password": server.password},
+                          headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}, timeout=30)
+    assert response.status_code == 200, response.text
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("firelane_session=") and "httponly" in cookie.lower()
+    assert ("secure" in cookie.lower().split("; ")) is trusted
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        token = client.post("/api/auth/token", data={"username": server.username, "password": server.password})
+        entries = client.get("/api/audit", params={"action": "auth.login"},
+                             headers={"Authorization": f"Bearer {token.json()['access_token']}"}).json()
+    first_login = entries[-1]
+    assert first_login["details"]["client"] == ("203.0.113.7" if trusted else "127.0.0.1")

@@ -19,7 +19,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings, background=True)
     shown = f"[{host}]" if ":" in host else host
     print(f"firelane: serving on http://{shown}:{port}/ (API docs at http://{shown}:{port}/docs)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    # X-Forwarded-* only from the proxies named in settings: anyone else could claim HTTPS or another address.
+    proxies = settings.trusted_proxies.strip()
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=bool(proxies),
+                forwarded_allow_ips=proxies or None)
     return 0
 
 

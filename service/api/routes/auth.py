@@ -106,6 +106,11 @@ def _start_session(session: Session, user: User, via: str, request: Request, set
     return login
 
 
+def _secure(request: Request, settings: Settings) -> bool:
+    """Secure cookies over HTTPS: seen directly, or told by a trusted proxy (settings.trusted_proxies)."""
+    return settings.cookie_secure or request.url.scheme == "https"
+
+
 def _local_path(target: str | None) -> str | None:
     """Only same-site paths are followed after login/logout (no open redirect)."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
@@ -138,7 +143,7 @@ def login(
         max_age=settings.token_ttl_s,
         httponly=True,
         samesite="lax",
-        secure=settings.cookie_secure or request.url.scheme == "https",
+        secure=_secure(request, settings),
         path="/",
     )
     return response
@@ -166,6 +171,6 @@ def logout(request: Request, session: SessionDep, settings: SettingsDep,
         RedirectResponse(target, status.HTTP_303_SEE_OTHER) if target else JSONResponse({"detail": "logged out"})
     )
     response.delete_cookie(
-        security.SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.cookie_secure
+        security.SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_secure(request, settings)
     )
     return response
