@@ -14,9 +14,7 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,56 +35,20 @@ from test_alerts import (  # noqa: F401 (broker, receiver and sessions are fixtu
     wait_until,
 )
 
+from faultkit import FaultKit, WebhookReceiver, WebhookRequest
 from service.alerts import MqttPublisher, OutboxDispatcher, WebhookSender, ZoneStatePublisher
 from service.background import BackgroundServices
 from service.settings import Settings
 
-
-@dataclass
-class HangingReceiver:
-    """An HTTP receiver that reads each request and then never answers, until ``recover`` (then 204)."""
-
-    url: str = ""
-    hanging: bool = True
-    requests: list[str] = field(default_factory=list)  # idempotency keys, in arrival order
-    accepted: list[str] = field(default_factory=list)
-    recovered: threading.Event = field(default_factory=threading.Event)
-
-    def recover(self) -> None:
-        """Answer from now on; requests held so far are dropped without an answer (the sender retries)."""
-        self.hanging = False
-        self.recovered.set()
+pytest_plugins = ["faultkit"]
 
 
-@pytest.fixture
-def hanging_receiver() -> Iterator[HangingReceiver]:
-    state = HangingReceiver()
+def keys_of(requests: list[WebhookRequest]) -> list[str | None]:
+    return [r.header("Idempotency-Key") for r in requests]
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            self.rfile.read(int(self.headers["Content-Length"]))
-            key = self.headers["Idempotency-Key"]
-            state.requests.append(key)
-            if state.hanging:
-                state.recovered.wait(30)
-                self.close_connection = True
-                return
-            state.accepted.append(key)
-            self.send_response(204)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/firelane"
-    yield state
-    state.recover()
-    server.shutdown()
-    server.server_close()
+def accepted(receiver: WebhookReceiver) -> list[str | None]:
+    return keys_of([r for r in receiver.requests if r.status == 200])
 
 
 def run_in_threads(dispatchers: list[OutboxDispatcher], stop: threading.Event) -> list[threading.Thread]:
@@ -97,8 +59,9 @@ def run_in_threads(dispatchers: list[OutboxDispatcher], stop: threading.Event) -
 
 
 def test_hanging_webhook_receiver_does_not_delay_mqtt(
-    sessions: sessionmaker[Session], broker: tuple[str, int], hanging_receiver: HangingReceiver
+    sessions: sessionmaker[Session], broker: tuple[str, int], fault_kit: FaultKit
 ) -> None:
+    hanging_receiver = fault_kit.webhook(SECRET, mode="hang")  # reads each request, answers none until "ok"
     site = f"site-{uuid.uuid4().hex[:8]}"  # unique: the broker is shared with other runs
     keys = seed(sessions, 4, site_code=site)
     watcher = Subscriber(*broker, f"firelane/{site}/#")
@@ -116,7 +79,7 @@ def test_hanging_webhook_receiver_does_not_delay_mqtt(
             arrivals[json.loads(message.payload)["id"]] = time.monotonic() - started
         # Every violation reached MQTT while the first webhook request is still unanswered.
         assert max(arrivals.values()) < 3.0, arrivals
-        assert hanging_receiver.requests == [keys[0]] and hanging_receiver.accepted == []
+        assert keys_of(hanging_receiver.requests) == [keys[0]] and accepted(hanging_receiver) == []
         # Recorded once the PUBACK is in, which may be just after the subscriber got the message.
         assert wait_until(lambda: all(r.delivered_at is not None for r in rows(sessions, "mqtt")), 3)
         mqtt_rows, now = rows(sessions, "mqtt"), datetime.now(timezone.utc)
@@ -130,9 +93,9 @@ def test_hanging_webhook_receiver_does_not_delay_mqtt(
         assert 4.5 <= timed_out_after < 15, timed_out_after
         assert first().delivered_at is None and "ReadTimeout" in (first().last_error or "")
 
-        hanging_receiver.recover()
+        hanging_receiver.set_mode("ok")  # requests held so far stay unanswered: the sender retries them
         assert wait_until(lambda: all(r.delivered_at is not None for r in rows(sessions, "webhook")), 15)
-        assert sorted(hanging_receiver.accepted) == sorted(keys)  # every alert, once the receiver answers
+        assert sorted(accepted(hanging_receiver)) == sorted(keys)  # every alert, once the receiver answers
         assert rows(sessions, "webhook")[0].attempts == 2
     finally:
         stop.set()
