@@ -28,7 +28,7 @@ from service.db import camera_states
 from service.db.alerts import enqueue_violation_alert
 from service.db.errors import is_unreachable
 from service.db.session import make_engine, session_factory, upgrade
-from service.evidence import MANIFEST, SIGNATURE, sha256_file
+from service.evidence import MANIFEST, SIGNATURE
 from service.db.violations import replace_evidence, upsert_violation
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,11 @@ def violation_entry(record: ViolationRecord) -> dict[str, Any]:
         files.append({"name": MANIFEST, "role": "manifest", "media_type": "application/json",
                       "sha256": record.evidence.manifest_sha256, "bytes": record.evidence.manifest_bytes,
                       "captured_at": None})
-        signature = record.evidence.folder / SIGNATURE
-        if record.evidence.signer is not None and signature.is_file():
+        evidence = record.evidence
+        if evidence.signer is not None and evidence.signature_sha256 and evidence.signature_bytes:
             files.append({"name": SIGNATURE, "role": "signature", "media_type": "application/json",
-                          "sha256": sha256_file(signature), "bytes": signature.stat().st_size, "captured_at": None})
+                          "sha256": evidence.signature_sha256, "bytes": evidence.signature_bytes,
+                          "captured_at": None})
     return {"fields": fields, "files": files}
 
 
@@ -235,8 +236,8 @@ class JsonlStore:
         line = {
             **record.facts(),
             "evidence": {
-                "dir": str(evidence.folder),
-                "manifest": str(evidence.folder / "manifest.json"),
+                "dir": evidence.location,
+                "manifest": evidence.store.location(evidence.key(MANIFEST)),
                 "manifest_sha256": evidence.manifest_sha256,
                 "files": [f.to_json() for f in sorted(evidence.files.values(), key=lambda f: f.name)],
             },

@@ -29,6 +29,7 @@ from service.camera.store import DatabaseStore, DatabaseUnavailable
 from service.db.errors import OutageLog
 from service.db.models import Camera
 from service.db.zones import current_zones
+from service.evidence_store import evidence_store
 from service.settings import Settings
 from service.signing import ManifestSigner
 from zones.config import CameraZones, ZoneFileError, parse_zones
@@ -132,7 +133,7 @@ class CameraWorker(threading.Thread):
         return open_source(self.source_url, fps=self.fps, tz=self.zones.timezone, start=None)
 
     def _new_pipeline(self, source) -> CameraPipeline:
-        return CameraPipeline(self.zones, self.detector, self.settings.evidence_root, [self.store],
+        return CameraPipeline(self.zones, self.detector, evidence_store(self.settings), [self.store],
                               source.description, sample_fps=source.sample_fps, clip_pre_s=self.settings.clip_pre_s,
                               clip_post_s=self.settings.clip_post_s, font_path=self.settings.font,
                               state_store=self.store, keep_settled=False, signer=self.signer)
