@@ -217,6 +217,7 @@ class CameraPipeline:
         self._checkpoint_at: datetime | None = None
         self.obstructions: ObstructionFinder | None = None
         self._chain_head: ChainLink | None = None  # the camera's last settled manifest
+        self._chain_known = False  # False: not checkpointed nor settled here yet (the store is asked at need)
         self.evidence_store: EvidenceStore = (LocalEvidenceStore(self.evidence_root)
                                               if isinstance(self.evidence_root, Path) else self.evidence_root)
 
@@ -236,8 +237,6 @@ class CameraPipeline:
             self.engine = OccupancyEngine(self.camera, self.rules)
             if self.state_store is not None:
                 self._resume(at)
-            if self._chain_head is None:  # no checkpoint names it: the store has it, whichever machine wrote it
-                self._chain_head = chain_head(self.evidence_store, self.camera.camera_id)
         else:
             for event in self.engine.reconfigure(self.camera):
                 self._handle(event, None, None)
@@ -429,17 +428,27 @@ class CameraPipeline:
     def _save(self, record: ViolationRecord, final: bool) -> None:
         chain = None
         if final:  # settled: it joins the camera's chain after the last settled one
-            previous = self._chain_head
+            previous = self._last_settled()
             if previous is not None and previous.violation_id == record.id:  # settled again (a rerun)
                 previous = record.evidence.previous_link()
             chain = {"camera_id": self.camera.camera_id, "previous": previous.to_json() if previous else None}
         record.evidence.write_manifest({**record.facts(), "final": final}, chain)
         if final and record.evidence.manifest_sha256:
-            self._chain_head = ChainLink(record.id, record.evidence.manifest_sha256)
+            self._chain_head, self._chain_known = ChainLink(record.id, record.evidence.manifest_sha256), True
         start = time.perf_counter()
         for store in self.stores:
             store.save(record, final)
         self.times.add("database", time.perf_counter() - start)
+
+    def _last_settled(self) -> ChainLink | None:
+        """The camera's chain head: as checkpointed or settled here, else read from the evidence store (a camera
+        moved to another machine, or started without a checkpoint, continues its chain wherever it was written)."""
+        if not self._chain_known:
+            try:
+                self._chain_head, self._chain_known = chain_head(self.evidence_store, self.camera.camera_id), True
+            except OSError as error:  # the store is down: this manifest will not be written either; asked again
+                log.error("camera %s: chain head not readable: %s", self.camera.camera_id, error)
+        return self._chain_head
 
     # --- durable state ---
 
@@ -515,6 +524,7 @@ class CameraPipeline:
             return
         self.engine, ended = OccupancyEngine.restore(self.camera, saved["engine"], self.rules)
         self._chain_head = ChainLink.from_json(saved.get("chain_head"))
+        self._chain_known = self._chain_head is not None
         for data in saved["violations"]:
             zone = zone_from_json(data["zone"])
             occupant = Occupant.from_json(data["occupant"])
