@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     s3_region: str | None = Field(None, description="default: boto3's (AWS_REGION, ~/.aws/config)")
     s3_access_key_id: str | None = Field(None, description="default: boto3's (AWS_ACCESS_KEY_ID, ~/.aws, a role)")
     s3_secret_access_key: SecretStr | None = None
+    run_cameras: bool = Field(True, description="firelane serve runs the enabled cameras; off for API-only "
+                              "processes behind a load balancer (serve --no-cameras)")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     admin_username: str = Field("admin", min_length=1, max_length=64, description="first operator, made once")

@@ -88,7 +88,7 @@ class DatabaseStore:
         self.sessions = session_factory(self.engine)
         self.spool = spool
         self.inline = inline
-        self._status: tuple[str, str, str | None, datetime] | None = None  # latest health not yet written
+        self._status: tuple | None = None  # latest health not yet written (camera_states.set_status's arguments)
         self._retry_s = retry_s
         self._delay = retry_s[0]
         self._retry_at = 0.0
@@ -104,9 +104,11 @@ class DatabaseStore:
         self._keep("checkpoint", camera_id, {"camera_id": camera_id, "state": state, "capture_at": _iso(capture_at),
                                              "saved_at": datetime.now(timezone.utc).isoformat(), "owner": OWNER})
 
-    def set_status(self, camera_id: str, status: str, detail: str | None) -> None:
-        """Camera health for every process to read; only the latest is kept, written with the next flush."""
-        self._status = (camera_id, status, detail, datetime.now(timezone.utc))
+    def set_status(self, camera_id: str, status: str, detail: str | None, last_frame_at: datetime | None = None,
+                   zones: list[dict[str, Any]] | None = None) -> None:
+        """Camera health (and what the UI shows of it) for every process to read; only the latest is kept, written
+        with the next flush."""
+        self._status = (camera_id, status, detail, datetime.now(timezone.utc), last_frame_at, zones)
         if self.inline:
             self._write_status()
 
