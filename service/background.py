@@ -1,4 +1,6 @@
-"""What `firelane serve` runs besides answering requests: camera workers and alert delivery."""
+"""What `firelane serve` runs besides answering requests: camera workers (unless ``run_cameras`` is off: an API-only
+process), and, in the one process of the cluster that leads (service.leader), alert delivery, escalations and the
+weekly reports."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.alerts.dispatcher import dispatchers_from_settings
 from service.alerts.mqtt import MqttPublisher, ZoneStatePublisher
+from service.leader import Leadership
 from service.settings import Settings
 from service.camera.workers import WorkerSupervisor
 
@@ -17,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class BackgroundServices:
-    """Starts the camera supervisor and one outbox dispatcher per channel on daemon threads; stops them cleanly."""
+    """Starts the camera supervisor, and the cluster's jobs (one outbox dispatcher per channel, escalations, weekly
+    reports) while this process leads; daemon threads, stopped cleanly."""
 
     def __init__(self, settings: Settings, engine: Engine, sessions: sessionmaker[Session]):
         self.settings = settings
@@ -25,7 +29,9 @@ class BackgroundServices:
         self.dispatchers = dispatchers_from_settings(settings, sessions)
         mqtt = next((d.sender for d in self.dispatchers if isinstance(d.sender, MqttPublisher)), None)
         self.zone_states = ZoneStatePublisher(mqtt) if mqtt is not None else None
-        self.supervisor = WorkerSupervisor(settings, engine, self._load_detector, on_zone_state=self._zone_state)
+        self.supervisor = WorkerSupervisor(settings, engine, self._load_detector, on_zone_state=self._zone_state) \
+            if settings.run_cameras else None
+        self.leadership = Leadership(engine)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -42,7 +48,7 @@ class BackgroundServices:
 
         Called from the camera loop: it only hands the states over, whatever the broker does.
         """
-        site_code = self.supervisor.site_codes.get(camera_id)  # cached by the supervisor: no query here
+        site_code = self.supervisor.site_codes.get(camera_id) if self.supervisor else None  # cached: no query
         if self.zone_states is None or site_code is None:
             return
         for zone in zones:
@@ -50,6 +56,18 @@ class BackgroundServices:
                                     violations=zone["violations"])
 
     def start(self) -> None:
+        targets = [("leader-election", lambda stop: self.leadership.run_forever(stop, self._lead))]
+        if self.supervisor is not None:
+            targets.insert(0, ("camera-supervisor", self.supervisor.run_forever))
+        for name, target in targets:
+            thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("background services started: %s; alert delivery, escalations and weekly reports where this "
+                 "process leads", "camera workers" if self.supervisor is not None else "no cameras (API only)")
+
+    def _lead(self, lost: threading.Event) -> None:
+        """The jobs that run once in the cluster, until this process stops leading (``lost``)."""
         from service import jobs  # closing the loop: escalations every 30 s, the weekly reports on schedule
 
         s, sessions = self.settings, self.sessions
@@ -57,11 +75,12 @@ class BackgroundServices:
         if s.reports_enabled:
             loop_jobs.append(("weekly-reports", lambda stop: jobs.report_loop(s, sessions, stop)))
         outbox_jobs = [(f"outbox-{d.channel}", d.run_forever) for d in self.dispatchers]
-        for name, target in (("camera-supervisor", self.supervisor.run_forever), *outbox_jobs, *loop_jobs):
-            thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
+        threads = [threading.Thread(target=target, args=(lost,), name=name, daemon=True)
+                   for name, target in (*outbox_jobs, *loop_jobs)]
+        for thread in threads:
             thread.start()
-            self._threads.append(thread)
-        log.info("background services started: camera workers, alert delivery, escalations, weekly reports")
+        for thread in threads:
+            thread.join()
 
     def stop(self) -> None:
         self._stop.set()

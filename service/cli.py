@@ -80,7 +80,7 @@ def _print_report(report: RunReport) -> None:
             f"from {facts['started_at']}  violation at {facts['violation_at']}  ended {ended}  "
             f"{facts['duration_s']:.0f} s"
         )
-        print(f"            evidence: {record.evidence.folder}")
+        print(f"            evidence: {record.evidence.location}")
     print(f"violations.jsonl: {report.jsonl}")
     print(f"database: {redact_url(report.database_url)}")
     for problem in report.output_problems:
@@ -186,7 +186,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     source = open_source(str(video), fps=args.fps or settings.fps, tz=camera.timezone,
                          start=datetime.fromisoformat(truth["start"]))
     out_dir = Path(args.out) if args.out else settings.out_dir / "demo"
-    demo_settings = settings.model_copy(update={"out_dir": out_dir, "evidence_dir": None,
+    demo_settings = settings.model_copy(update={"out_dir": out_dir, "evidence_dir": None, "evidence_url": None,
                                                 "database_url": args.db or settings.database_url})
     database_url = demo_settings.database_url_for(out_dir)
     engine = make_engine(database_url)
@@ -310,12 +310,13 @@ def cmd_key(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from service.evidence_store import S3_SCHEME, evidence_store, open_store
     from service.verify import verify_database, verify_path
 
-    path = Path(args.path)
-    if not path.exists():
-        raise SourceError(f"{args.path}: no such file or folder")
-    report = verify_path(path, _public_key(args, settings))
+    target = args.path or settings.evidence_url or str(settings.evidence_root)  # default: this installation's store
+    if not target.startswith(S3_SCHEME) and not Path(target).exists():
+        raise SourceError(f"{target}: no such file or folder")
+    report = verify_path(target, _public_key(args, settings), settings)
     if args.db:
         from sqlalchemy import select
 
@@ -326,7 +327,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         with engine.connect() as connection:
             rows = connection.execute(select(Violation.id, Violation.evidence_dir, Violation.manifest_sha256)).all()
         engine.dispose()
-        verify_database(path, [tuple(r) for r in rows], report)
+        store = open_store(target, settings) if args.path else evidence_store(settings)
+        verify_database(store, [tuple(r) for r in rows], report)
     for problem in report.problems:
         print(f"FAIL {problem}")
     print(f"{report.checked} violation folder(s) checked: "
@@ -453,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=cmd_eval)
 
     verify = commands.add_parser("verify", help="check evidence: a violation folder, an exported ZIP or the store")
-    verify.add_argument("path")
+    verify.add_argument("path", nargs="?", help="a violation folder, an exported ZIP, an evidence folder or an "
+                        "s3://bucket/prefix URL (default: this installation's evidence store)")
     verify.add_argument("--public-key", help="PEM file of the installation's public key (default: this installation's)")
     verify.add_argument("--db", help="database URL: also check every violation row against the store")
     verify.set_defaults(handler=cmd_verify)

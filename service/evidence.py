@@ -5,8 +5,14 @@ altering any file or the manifest afterwards shows. It is signed with the instal
 service.signing), and once a violation is settled its manifest names the camera's previous settled manifest (its
 SHA-256): a chain per camera, so a violation removed from or inserted into the record shows too.
 
-A file that cannot be written (a full or read-only disk) does not stop the violation: it is named in ``problems``,
-nothing half-written is left behind, and the violation's facts still reach the database marked incomplete.
+Files go to the installation's evidence store (service.evidence_store: a local folder or S3-compatible object
+storage), every file before the manifest that lists it, the signature just before the manifest: a writer that dies
+part-way leaves files the manifest does not list yet (or no manifest at all), which ``firelane verify`` names as
+incomplete, never a manifest that lists what is not there.
+
+A file that cannot be written (a full or read-only disk, object storage down) does not stop the violation: it is
+named in ``problems``, nothing half-written is left behind, and the violation's facts still reach the database
+marked incomplete.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
+import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +29,7 @@ import cv2
 import numpy as np
 
 from service.clip import ClipError, write_webm
+from service.evidence_store import EvidenceLinked, EvidenceMissing, EvidenceStore, LocalEvidenceStore, sha256_bytes
 from service.signing import ManifestSigner
 from service.overlay import OverlayBox, OverlayZone, crop_object, draw_overlay
 from zones.config import CameraZones, Zone
@@ -50,24 +57,6 @@ class ChainLink:
     @classmethod
     def from_json(cls, data: dict | None) -> ChainLink | None:
         return cls(data["violation_id"], data["manifest_sha256"]) if data else None
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        partial.write_bytes(data)
-        os.replace(partial, path)
-    except OSError:
-        partial.unlink(missing_ok=True)
-        raise
 
 
 def _jpeg(image: np.ndarray, quality: int = 92) -> bytes:
@@ -105,9 +94,9 @@ class EvidenceFile:
 
 @dataclass
 class EvidenceSet:
-    """The folder of one violation and what has been written to it so far."""
+    """The folder of one violation in the evidence store and what has been written to it so far."""
 
-    root: Path
+    store: EvidenceStore
     relative_dir: Path
     camera: CameraZones
     zone: Zone
@@ -117,10 +106,28 @@ class EvidenceSet:
     manifest_sha256: str | None = None
     manifest_bytes: int | None = None
     problems: list[str] = field(default_factory=list)  # files that could not be written, with the reason
+    signature_sha256: str | None = None  # of the manifest.sig last written (for its evidence row)
+    signature_bytes: int | None = None
+
+    @property
+    def prefix(self) -> str:
+        return self.relative_dir.as_posix()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}/{name}"
+
+    @property
+    def location(self) -> str:
+        """Where people find the folder: a path, or an s3:// URL."""
+        return self.store.location(self.prefix)
 
     @property
     def folder(self) -> Path:
-        return self.root / self.relative_dir
+        """The folder on disk (local stores only)."""
+        path = self.store.local_path(self.prefix)
+        if path is None:
+            raise ValueError(f"the evidence of {self.prefix} is in object storage ({self.location}), not on disk")
+        return path
 
     @property
     def complete(self) -> bool:
@@ -133,16 +140,16 @@ class EvidenceSet:
                 "problems": list(self.problems)}
 
     @classmethod
-    def resume(cls, root: Path, state: dict, camera: CameraZones, zone: Zone, font_path: Path | None,
+    def resume(cls, store: EvidenceStore, state: dict, camera: CameraZones, zone: Zone, font_path: Path | None,
                signer: ManifestSigner | None) -> EvidenceSet:
         files = {f["name"]: EvidenceFile.from_json(f) for f in state["files"]}
-        return cls(root, Path(state["dir"]), camera, zone, font_path, signer, files, state["manifest_sha256"],
+        return cls(store, Path(state["dir"]), camera, zone, font_path, signer, files, state["manifest_sha256"],
                    state["manifest_bytes"], list(state["problems"]))
 
     def previous_link(self) -> ChainLink | None:
-        """The previous link its settled manifest on disk names (a violation settled again keeps its place)."""
+        """The previous link its settled manifest in the store names (a violation settled again keeps its place)."""
         try:
-            manifest = json.loads((self.folder / MANIFEST).read_text(encoding="utf-8"))
+            manifest = json.loads(self.store.read(self.key(MANIFEST)))
         except (OSError, ValueError):
             return None
         return ChainLink.from_json((manifest.get("chain") or {}).get("previous"))
@@ -152,17 +159,15 @@ class EvidenceSet:
         self.problems.append(f"{name}: {reason}")
         log.error("evidence %s/%s not written: %s", self.relative_dir.as_posix(), name, reason)
 
-    def _add(self, name: str, role: str, data: bytes | None, captured_at: datetime | None) -> None:
-        path = self.folder / name
+    def add_file(self, name: str, role: str, data: bytes, captured_at: datetime | None) -> None:
+        """Put one more file into the violation's evidence (listed, with its hash, by the next manifest)."""
         try:
-            if data is not None:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                _write_atomically(path, data)
-            self.files[name] = EvidenceFile(
-                name, role, MEDIA_TYPES[path.suffix], sha256_file(path), path.stat().st_size, captured_at
-            )
+            self.store.put(self.key(name), data)
         except OSError as error:
             self._failed(name, error)
+            return
+        self.files[name] = EvidenceFile(name, role, MEDIA_TYPES[Path(name).suffix], sha256_bytes(data), len(data),
+                                        captured_at)
 
     def add_still(self, number: int, role: str, image: np.ndarray, captured_at: datetime, occupant: Occupant,
                   note: str | None = None) -> None:
@@ -180,8 +185,8 @@ class EvidenceSet:
         box = OverlayBox(occupant.box, f"{occupant.class_name} {occupant.confidence:.2f}", alert=True)
         overlay = draw_overlay(image, [zone], [box], header, font_path=self.font_path)
         stem = f"{number:02d}-{role}"
-        self._add(f"{stem}.jpg", role, _jpeg(overlay), captured_at)
-        self._add(f"{stem}.clean.jpg", f"{role}_clean", _jpeg(image, quality=95), captured_at)
+        self.add_file(f"{stem}.jpg", role, _jpeg(overlay), captured_at)
+        self.add_file(f"{stem}.clean.jpg", f"{role}_clean", _jpeg(image, quality=95), captured_at)
 
     def add_before(self, reference: np.ndarray, occupant: Occupant) -> None:
         """The lane as it looked empty, with the outline of what has appeared since: for an object no detector
@@ -195,27 +200,32 @@ class EvidenceSet:
         zone = OverlayZone(list(self.zone.polygon.exterior.coords)[:-1], self.zone.name, alert=False)
         box = OverlayBox(occupant.rest_box, "不明占用物 obstruction", alert=True)
         overlay = draw_overlay(reference, [zone], [box], header, font_path=self.font_path)
-        self._add("00-before.jpg", "before", _jpeg(overlay), None)
-        self._add("00-before.clean.jpg", "before_clean", _jpeg(reference, quality=95), None)
+        self.add_file("00-before.jpg", "before", _jpeg(overlay), None)
+        self.add_file("00-before.clean.jpg", "before_clean", _jpeg(reference, quality=95), None)
 
     def discard(self, stem: str) -> None:
         """Remove an interim still (and its clean copy) that a later one replaces."""
         for name in (f"{stem}.jpg", f"{stem}.clean.jpg"):
             if self.files.pop(name, None) is not None:
-                (self.folder / name).unlink(missing_ok=True)
+                try:
+                    self.store.delete(self.key(name))
+                except OSError as error:  # left behind: verify names it as a file the manifest does not list
+                    log.warning("evidence %s not removed: %s", self.key(name), error)
 
     def add_crop(self, image: np.ndarray, box: tuple[float, float, float, float], captured_at: datetime) -> None:
         """The object enlarged, for reading its plate."""
-        self._add("crop.jpg", "crop", _jpeg(crop_object(image, box), quality=95), captured_at)
+        self.add_file("crop.jpg", "crop", _jpeg(crop_object(image, box), quality=95), captured_at)
 
     def add_clip(self, frames: list[np.ndarray], fps: float, captured_at: datetime) -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            write_webm(frames, self.folder / "clip.webm", fps)
+            with tempfile.TemporaryDirectory(prefix="firelane-clip-") as scratch:
+                path = Path(scratch) / "clip.webm"
+                write_webm(frames, path, fps)
+                data = path.read_bytes()
         except (OSError, ClipError) as error:
             self._failed("clip.webm", error)
             return
-        self._add("clip.webm", "clip", None, captured_at)
+        self.add_file("clip.webm", "clip", data, captured_at)
 
     def write_manifest(self, facts: dict, chain: dict | None = None) -> None:
         """``chain`` (settled violations only): ``{"camera_id", "previous": ChainLink json or None}``."""
@@ -226,28 +236,33 @@ class EvidenceSet:
             "chain": chain,
         }
         data = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
+        signature = self.signer.signature(data) if self.signer is not None else None
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            if self.signer is not None:  # the signature first: a crash between the two leaves a mismatch to see
-                _write_atomically(self.folder / SIGNATURE, self.signer.signature(data))
-            _write_atomically(self.folder / MANIFEST, data)
+            if signature is not None:  # the signature first: a crash between the two leaves a mismatch to see
+                self.store.put(self.key(SIGNATURE), signature)
+            self.store.put(self.key(MANIFEST), data)  # last: it lists only files already in the store
         except OSError as error:  # the previous manifest (if any) stays, and still matches its hash
             self._failed(MANIFEST, error)
             return
         self.manifest_sha256 = hashlib.sha256(data).hexdigest()
         self.manifest_bytes = len(data)
+        if signature is not None:
+            self.signature_sha256, self.signature_bytes = sha256_bytes(signature), len(signature)
 
 
-def chain_head(camera_folder: Path) -> ChainLink | None:
-    """The last settled violation of a camera's evidence folder: the settled manifest no other one names as its
-    previous (None when there is none). For a camera that starts without a checkpoint (``firelane run``)."""
+def chain_head(store: EvidenceStore, camera_id: str) -> ChainLink | None:
+    """The last settled violation of a camera in the store: the settled manifest no other one names as its
+    previous (None when there is none). For a camera that starts without a checkpoint (``firelane run``, a camera
+    whose state was cleared), on whichever machine: it reads the store, not a local folder."""
     sealed: dict[str, ChainLink] = {}
     named: set[str] = set()
-    for path in camera_folder.glob(f"*/{MANIFEST}") if camera_folder.is_dir() else []:
+    for folder in store.folders(camera_id):
+        if folder.startswith(("_", ".")):
+            continue
         try:
-            data = path.read_bytes()
+            data = store.read(f"{camera_id}/{folder}/{MANIFEST}")
             manifest = json.loads(data)
-        except (OSError, ValueError):
+        except (EvidenceMissing, ValueError):
             continue
         if manifest.get("chain") is None:
             continue
@@ -258,20 +273,28 @@ def chain_head(camera_folder: Path) -> ChainLink | None:
             named.add(previous["manifest_sha256"])
     heads = [link for sha, link in sealed.items() if sha not in named]
     if len(heads) > 1:
-        log.warning("%s: %d chain heads; continuing after %s", camera_folder, len(heads), heads[0].violation_id)
+        log.warning("%s: %d chain heads; continuing after %s", store.location(camera_id), len(heads),
+                    heads[0].violation_id)
     return heads[0] if heads else None
 
 
-def verify_manifest(folder: Path) -> list[str]:
-    """Files whose content no longer matches the manifest (empty when the evidence is intact)."""
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+def verify_files(store: EvidenceStore, prefix: str, manifest: dict | None = None) -> list[str]:
+    """Files of the violation at ``prefix`` whose content no longer matches its manifest (empty when intact)."""
+    manifest = manifest if manifest is not None else json.loads(store.read(f"{prefix}/{MANIFEST}"))
     faults = []
     for entry in manifest["files"]:
-        path = folder / entry["name"]
-        if path.is_symlink():  # whatever it points to, it is not the file that was recorded here
+        try:
+            data = store.read(f"{prefix}/{entry['name']}")
+        except EvidenceLinked:  # whatever it points to, it is not the file that was recorded here
             faults.append(f"{entry['name']}: replaced by a link")
-        elif not path.is_file():
+        except EvidenceMissing:
             faults.append(f"{entry['name']}: missing")
-        elif sha256_file(path) != entry["sha256"]:
-            faults.append(f"{entry['name']}: altered (SHA-256 differs)")
+        else:
+            if sha256_bytes(data) != entry["sha256"]:
+                faults.append(f"{entry['name']}: altered (SHA-256 differs)")
     return faults
+
+
+def verify_manifest(folder: Path) -> list[str]:
+    """``verify_files`` for a violation folder on disk."""
+    return verify_files(LocalEvidenceStore(folder.parent), folder.name)

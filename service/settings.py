@@ -47,6 +47,16 @@ class Settings(BaseSettings):
         None, description="signs tokens and session cookies; default: kept in <out_dir>/secret_key (created 0600)"
     )
     evidence_dir: Path | None = Field(None, description="evidence root; default <out_dir>/evidence, as firelane run")
+    # shared evidence (service.evidence_store): object storage every process of a cluster reads and writes
+    evidence_url: str | None = Field(None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+                                     description="s3://bucket/prefix: evidence in S3-compatible object storage "
+                                     "instead of evidence_dir")
+    s3_endpoint_url: str | None = Field(None, description="object storage other than AWS (MinIO, SeaweedFS, Ceph)")
+    s3_region: str | None = Field(None, description="default: boto3's (AWS_REGION, ~/.aws/config)")
+    s3_access_key_id: str | None = Field(None, description="default: boto3's (AWS_ACCESS_KEY_ID, ~/.aws, a role)")
+    s3_secret_access_key: SecretStr | None = None
+    run_cameras: bool = Field(True, description="firelane serve runs the enabled cameras; off for API-only "
+                              "processes behind a load balancer (serve --no-cameras)")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     admin_username: str = Field("admin", min_length=1, max_length=64, description="first operator, made once")

@@ -1,8 +1,8 @@
 """`firelane verify`: is this evidence what firelane recorded? For one violation's folder, an exported ZIP, or the
-whole evidence store (every camera's chain, and the database's rows when one is given).
+whole evidence store, local or in object storage (every camera's chain, and the database's rows when one is given).
 
 Each problem names where it is and what is wrong: a file altered or missing, a manifest not signed or signed by
-another key, a settled violation whose predecessor in its camera's chain is gone (removed), two violations
+another key, a violation whose writer stopped before its manifest (incomplete), a settled violation whose predecessor in its camera's chain is gone (removed), two violations
 claiming the same predecessor or a second chain start (inserted), a database row whose evidence is not there.
 """
 
@@ -18,7 +18,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from service.evidence import MANIFEST, SIGNATURE, verify_manifest
+from service.evidence import MANIFEST, SIGNATURE, verify_files
+from service.evidence_store import S3_SCHEME, EvidenceMissing, EvidenceStore, LocalEvidenceStore, open_store
 from service.signing import check_signature
 
 
@@ -39,31 +40,43 @@ class _Sealed:
     previous_sha: str | None
 
 
-def _check_folder(folder: Path, public_key: Ed25519PublicKey, where: str, report: Report,
+def _names(store: EvidenceStore, prefix: str) -> list[str]:
+    """The files directly in the violation's folder."""
+    return [key[len(prefix) + 1:] for key in store.keys(prefix) if "/" not in key[len(prefix) + 1:]]
+
+
+def _check_folder(store: EvidenceStore, prefix: str, public_key: Ed25519PublicKey, where: str, report: Report,
                   extras: bool = True) -> tuple[dict, str] | None:
-    """Files and signature of one violation folder; its manifest and the manifest's SHA-256 when readable."""
+    """Files and signature of the violation at ``prefix``; its manifest and the manifest's SHA-256 when readable."""
     report.checked += 1
     try:
-        data = (folder / MANIFEST).read_bytes()
+        data = store.read(f"{prefix}/{MANIFEST}")
         manifest = json.loads(data)
         listed = {entry["name"] for entry in manifest["files"]}
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        report.problems.append(f"{where}: manifest.json missing or unreadable ({type(error).__name__})")
+        faults = verify_files(store, prefix, manifest)
+    except EvidenceMissing:
+        written = [n for n in _names(store, prefix) if not n.startswith(".")]
+        report.problems.append(f"{where}: incomplete: no manifest.json beside {', '.join(written)} (its writer "
+                               "stopped before the manifest)" if written else f"{where}: manifest.json missing")
         return None
-    report.problems += [f"{where}: {fault}" for fault in verify_manifest(folder)]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        report.problems.append(f"{where}: manifest.json or its files unreadable ({type(error).__name__}: {error})")
+        return None
+    report.problems += [f"{where}: {fault}" for fault in faults]
     try:
-        signature = (folder / SIGNATURE).read_bytes()
+        signature = store.read(f"{prefix}/{SIGNATURE}")
     except OSError:
         report.problems.append(f"{where}: not signed (manifest.sig missing)")
     else:
         fault = check_signature(data, signature, public_key)
         if fault:
             report.problems.append(f"{where}: {fault}")
-    extra = extras and sorted(p.name for p in folder.iterdir()
-                   if p.is_file() and not p.name.startswith(".") and p.name not in listed | {MANIFEST, SIGNATURE}
-                   and p.name not in ("decision.json", "public_key.pem", "README.txt"))
+    extra = extras and sorted(n for n in _names(store, prefix)
+                              if not n.startswith(".") and n not in listed | {MANIFEST, SIGNATURE}
+                              and n not in ("decision.json", "public_key.pem", "README.txt"))
     if extra:
-        report.problems.append(f"{where}: files the manifest does not list: {', '.join(extra)}")
+        report.problems.append(f"{where}: files the manifest does not list: {', '.join(extra)} (written after "
+                               "it: incomplete, or added)")
     return manifest, hashlib.sha256(data).hexdigest()
 
 
@@ -87,14 +100,14 @@ def _check_chain(camera: str, sealed: dict[str, _Sealed], report: Report) -> Non
             report.problems.append(f"camera {camera}: {names} all follow {sealed[previous].folder}: one was inserted")
 
 
-def verify_store(root: Path, public_key: Ed25519PublicKey, report: Report | None = None) -> Report:
-    """Every violation folder under ``root`` (``<camera>/<violation>/``) and every camera's chain."""
+def verify_store(store: EvidenceStore, public_key: Ed25519PublicKey, report: Report | None = None) -> Report:
+    """Every violation folder in the store (``<camera>/<violation>/``) and every camera's chain."""
     report = report or Report()
-    for camera in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+    for camera in (c for c in store.folders() if not c.startswith(("_", "."))):
         sealed: dict[str, _Sealed] = {}
-        for folder in sorted(p for p in camera.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
-            where = f"{camera.name}/{folder.name}"
-            checked = _check_folder(folder, public_key, where, report)
+        for folder in (f for f in store.folders(camera) if not f.startswith(("_", "."))):
+            where = f"{camera}/{folder}"
+            checked = _check_folder(store, where, public_key, where, report)
             if checked is None:
                 continue
             manifest, sha = checked
@@ -102,31 +115,48 @@ def verify_store(root: Path, public_key: Ed25519PublicKey, report: Report | None
             if chain is not None:
                 previous = (chain.get("previous") or {}).get("manifest_sha256")
                 sealed[sha] = _Sealed(manifest["violation"]["id"], where, previous)
-        _check_chain(camera.name, sealed, report)
+        _check_chain(camera, sealed, report)
     return report
 
 
-def verify_database(root: Path, violations: list[tuple[str, str, str | None]], report: Report) -> None:
+def verify_database(store: EvidenceStore, violations: list[tuple[str, str, str | None]], report: Report) -> None:
     """Rows (id, evidence_dir, manifest_sha256) whose evidence folder is gone or whose manifest is not the one the
     database recorded."""
     for violation_id, evidence_dir, manifest_sha in violations:
-        path = root / evidence_dir / MANIFEST
-        if not path.is_file():
+        try:
+            data = store.read(f"{evidence_dir}/{MANIFEST}")
+        except (EvidenceMissing, ValueError):
             report.problems.append(f"violation {violation_id}: its evidence {evidence_dir} is missing (deleted?)")
-        elif manifest_sha and hashlib.sha256(path.read_bytes()).hexdigest() != manifest_sha:
+            continue
+        if manifest_sha and hashlib.sha256(data).hexdigest() != manifest_sha:
             report.problems.append(f"violation {violation_id}: manifest differs from the one the database recorded")
 
 
-def check_evidence(folder: Path, public_key: Ed25519PublicKey) -> list[str]:
-    """What is wrong with one violation's folder (empty: intact and signed), for the API to say before it shows or
+def check_evidence(store: EvidenceStore, prefix: str, public_key: Ed25519PublicKey) -> list[str]:
+    """What is wrong with one violation's evidence (empty: intact and signed), for the API to say before it shows or
     exports it."""
     report = Report()
-    _check_folder(folder, public_key, "evidence", report, extras=False)  # an export takes only the listed files
+    _check_folder(store, prefix, public_key, "evidence", report, extras=False)  # an export takes only listed files
     return [problem.removeprefix("evidence: ") for problem in report.problems]
 
 
-def verify_path(path: Path, public_key: Ed25519PublicKey) -> Report:
-    """A violation folder, an exported ZIP, or an evidence store."""
+def verify_url(url: str, public_key: Ed25519PublicKey, settings: object = None) -> Report:
+    """One violation (``s3://bucket/prefix/<camera>/<violation>``) or a whole store (``s3://bucket/prefix``)."""
+    store = open_store(url, settings)
+    report = Report()
+    if store.exists(MANIFEST):
+        parent, name = url.rstrip("/").rsplit("/", 1)
+        _check_folder(open_store(parent, settings), name, public_key, name, report)
+        return report
+    return verify_store(store, public_key, report)
+
+
+def verify_path(path: Path | str, public_key: Ed25519PublicKey, settings: object = None) -> Report:
+    """A violation folder, an exported ZIP, or an evidence store; folders, or s3:// URLs (endpoint and credentials
+    from ``settings``)."""
+    if str(path).startswith(S3_SCHEME):
+        return verify_url(str(path), public_key, settings)
+    path = Path(path)
     report = Report()
     if path.is_file() and zipfile.is_zipfile(path):
         with tempfile.TemporaryDirectory(prefix="firelane-verify-") as scratch, zipfile.ZipFile(path) as archive:
@@ -138,12 +168,13 @@ def verify_path(path: Path, public_key: Ed25519PublicKey) -> Report:
             archive.extractall(scratch)
             folders = [p for p in Path(scratch).iterdir() if p.is_dir()]
             folder = folders[0] if not (Path(scratch) / MANIFEST).exists() and len(folders) == 1 else Path(scratch)
-            _check_folder(folder, public_key, path.name, report)
+            _check_folder(LocalEvidenceStore(folder.parent), folder.name, public_key, path.name, report)
         return report
     if (path / MANIFEST).exists():
-        _check_folder(path, public_key, path.name, report)
+        folder = path.resolve()
+        _check_folder(LocalEvidenceStore(folder.parent), folder.name, public_key, path.name, report)
         return report
     if path.is_dir():
-        return verify_store(path, public_key, report)
+        return verify_store(LocalEvidenceStore(path), public_key, report)
     report.problems.append(f"{path}: not a violation folder, an exported ZIP or an evidence store")
     return report

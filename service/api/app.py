@@ -17,6 +17,7 @@ from service.api.routes import alerts, auth, cameras, live, meta, overview, site
 from service.api.routes import closed_loop, closed_loop_ui  # ledger, hotspots, offenders, weekly reports
 from service.db.errors import ConflictError, InvalidError, NotFoundError
 from service.db.session import make_engine, session_factory, upgrade
+from service.evidence_store import evidence_store
 from service.settings import Settings, get_settings
 from service.signing import ManifestSigner
 from zones.config import ZoneFileError
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, background: bool = False) -> Fa
     app.state.sessions = sessions
     app.state.secret_key = settings.resolved_secret_key()
     app.state.signer = ManifestSigner.load_or_create(settings.signing_key_path)  # the key camera workers sign with
+    app.state.evidence_store = evidence_store(settings)  # local folder or object storage, as the cameras write
     app.add_middleware(BodySizeLimit, limit=settings.max_upload_bytes)
     app.middleware("http")(security_headers)
     _install_error_handlers(app)

@@ -16,6 +16,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
+    if args.no_cameras:
+        settings = settings.model_copy(update={"run_cameras": False})
     app = create_app(settings, background=True)
     shown = f"[{host}]" if ":" in host else host
     print(f"firelane: serving on http://{shown}:{port}/ (API docs at http://{shown}:{port}/docs)", flush=True)
@@ -48,6 +50,8 @@ def add_commands(subparsers: Any) -> None:
     serve = subparsers.add_parser("serve", help="run the web service (API and docs)")
     serve.add_argument("--host", help="address to listen on (default FIRELANE_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default FIRELANE_PORT, 8000)")
+    serve.add_argument("--no-cameras", action="store_true",
+                       help="API only: run no camera (FIRELANE_RUN_CAMERAS=false); camera status comes from the database")
     serve.set_defaults(handler=cmd_serve)
 
     db = subparsers.add_parser("db", help="database maintenance")

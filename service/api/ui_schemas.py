@@ -31,8 +31,12 @@ class LiveZone(BaseModel):
 
 class LiveOut(BaseModel):
     camera_id: str
-    running: bool = Field(description="a worker runs this camera in this server process")
-    state: str | None = Field(None, description="starting, running, reconnecting, error or stopped")
+    running: bool = Field(description="a worker runs this camera, in this process or another (the shared state: "
+                          "its process reported within the last 30 s)")
+    here: bool = Field(False, description="this server process runs it: objects and frames are only known there")
+    state: str | None = Field(None, description="starting, running, reconnecting, error, stopped, finished; "
+                              "stale when the camera's process has not reported for 30 s")
+    reported_at: datetime | None = Field(None, description="when the camera's process last reported its status")
     frames: int = 0
     last_frame_at: datetime | None = None
     error: str | None = None

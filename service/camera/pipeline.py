@@ -37,6 +37,7 @@ from detector.sources import Frame
 from detector.tracking import ObjectTracker
 from service.camera.obstructions import ObstructionFinder
 from service.evidence import ChainLink, EvidenceSet, chain_head
+from service.evidence_store import EvidenceMissing, EvidenceStore, LocalEvidenceStore
 from service.signing import ManifestSigner
 from service.timing import StageTimes
 from zones.calibration import GroundCalibration, clear_width, footprint_polygon
@@ -181,7 +182,7 @@ class _PendingClip:
 class CameraPipeline:
     camera: CameraZones
     detector: Detector
-    evidence_root: Path
+    evidence_root: Path | EvidenceStore  # a folder, or the installation's store (service.evidence_store)
     stores: list[ViolationStore]
     source: str
     sample_fps: float | None = None  # None: stills, no clips
@@ -216,6 +217,9 @@ class CameraPipeline:
         self._checkpoint_at: datetime | None = None
         self.obstructions: ObstructionFinder | None = None
         self._chain_head: ChainLink | None = None  # the camera's last settled manifest
+        self._chain_known = False  # False: not checkpointed nor settled here yet (the store is asked at need)
+        self.evidence_store: EvidenceStore = (LocalEvidenceStore(self.evidence_root)
+                                              if isinstance(self.evidence_root, Path) else self.evidence_root)
 
     @property
     def open_violations(self) -> list[ViolationRecord]:
@@ -231,7 +235,6 @@ class CameraPipeline:
             self.camera = self.camera.scaled_to(width, height)
         if self.engine is None:
             self.engine = OccupancyEngine(self.camera, self.rules)
-            self._chain_head = chain_head(self.evidence_root / self.camera.camera_id)
             if self.state_store is not None:
                 self._resume(at)
         else:
@@ -375,7 +378,7 @@ class CameraPipeline:
         violation_id = uuid.uuid5(_ID_NAMESPACE, key).hex
         local_start = started_at.astimezone(self.camera.timezone)
         folder = Path(self.camera.camera_id) / f"{local_start:%Y%m%d-%H%M%S}-{zone.id}-{violation_id[:8]}"
-        evidence = EvidenceSet(self.evidence_root, folder, self.camera, zone, self.font_path, self.signer)
+        evidence = EvidenceSet(self.evidence_store, folder, self.camera, zone, self.font_path, self.signer)
         record = ViolationRecord(violation_id, self.camera, zone, occ, started_at, frame.captured_at, self.source, evidence)
         rest = self._rest_frames.pop(occ.key, frame)
         self._drop_waiting(occ.key)
@@ -425,17 +428,27 @@ class CameraPipeline:
     def _save(self, record: ViolationRecord, final: bool) -> None:
         chain = None
         if final:  # settled: it joins the camera's chain after the last settled one
-            previous = self._chain_head
+            previous = self._last_settled()
             if previous is not None and previous.violation_id == record.id:  # settled again (a rerun)
                 previous = record.evidence.previous_link()
             chain = {"camera_id": self.camera.camera_id, "previous": previous.to_json() if previous else None}
         record.evidence.write_manifest({**record.facts(), "final": final}, chain)
         if final and record.evidence.manifest_sha256:
-            self._chain_head = ChainLink(record.id, record.evidence.manifest_sha256)
+            self._chain_head, self._chain_known = ChainLink(record.id, record.evidence.manifest_sha256), True
         start = time.perf_counter()
         for store in self.stores:
             store.save(record, final)
         self.times.add("database", time.perf_counter() - start)
+
+    def _last_settled(self) -> ChainLink | None:
+        """The camera's chain head: as checkpointed or settled here, else read from the evidence store (a camera
+        moved to another machine, or started without a checkpoint, continues its chain wherever it was written)."""
+        if not self._chain_known:
+            try:
+                self._chain_head, self._chain_known = chain_head(self.evidence_store, self.camera.camera_id), True
+            except OSError as error:  # the store is down: this manifest will not be written either; asked again
+                log.error("camera %s: chain head not readable: %s", self.camera.camera_id, error)
+        return self._chain_head
 
     # --- durable state ---
 
@@ -459,8 +472,8 @@ class CameraPipeline:
         self.state_store.save_checkpoint(self.camera.camera_id, state, at)
         self._checkpoint_at = at
 
-    def _waiting_path(self, key: int) -> Path:
-        return self.evidence_root / self.camera.camera_id / WAITING_DIR / f"{key}.jpg"
+    def _waiting_key(self, key: int) -> str:
+        return f"{self.camera.camera_id}/{WAITING_DIR}/{key}.jpg"
 
     def _write_waiting(self) -> dict[str, str]:
         """Rest frames of occupants resting a while (not every passer-by) on disk, so "begin" survives a restart."""
@@ -472,16 +485,12 @@ class CameraPipeline:
             if occ.in_violation or frame is None or occ.dwell_s < max(2.0, 0.25 * grace[occ.zone_id]):
                 continue
             if self._waiting_on_disk.get(occ.key) != frame.captured_at:
-                path = self._waiting_path(occ.key)
+                key = self._waiting_key(occ.key)
                 try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
                     ok, data = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 92])
-                    partial = path.with_name(f".{path.name}.partial")
-                    partial.write_bytes(data.tobytes())
-                    partial.replace(path)
+                    self.evidence_store.put(key, data.tobytes())
                 except OSError as error:  # a full disk: "begin" falls back to the first frame after a restart
-                    log.warning("%s: rest frame not kept: %s", path, error.strerror or error)
-                    path.with_name(f".{path.name}.partial").unlink(missing_ok=True)
+                    log.warning("%s: rest frame not kept: %s", key, error.strerror or error)
                     continue
                 self._waiting_on_disk[occ.key] = frame.captured_at
             written[str(occ.key)] = frame.captured_at.isoformat()
@@ -491,7 +500,17 @@ class CameraPipeline:
 
     def _drop_waiting(self, key: int) -> None:
         if self._waiting_on_disk.pop(key, None) is not None:
-            self._waiting_path(key).unlink(missing_ok=True)
+            try:
+                self.evidence_store.delete(self._waiting_key(key))
+            except OSError as error:  # an orphan rest frame costs space, nothing else
+                log.warning("%s: rest frame not removed: %s", self._waiting_key(key), error)
+
+    def _read_waiting(self, key: int) -> np.ndarray | None:
+        try:
+            data = self.evidence_store.read(self._waiting_key(key))
+        except EvidenceMissing:
+            return None
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
     def _resume(self, at: datetime) -> None:
         """Go on from the camera's latest checkpoint (see the module docstring)."""
@@ -504,11 +523,12 @@ class CameraPipeline:
                         self.camera.camera_id, saved.get("format"))
             return
         self.engine, ended = OccupancyEngine.restore(self.camera, saved["engine"], self.rules)
-        self._chain_head = ChainLink.from_json(saved.get("chain_head")) or self._chain_head
+        self._chain_head = ChainLink.from_json(saved.get("chain_head"))
+        self._chain_known = self._chain_head is not None
         for data in saved["violations"]:
             zone = zone_from_json(data["zone"])
             occupant = Occupant.from_json(data["occupant"])
-            evidence = EvidenceSet.resume(self.evidence_root, data["evidence"], self.camera, zone, self.font_path,
+            evidence = EvidenceSet.resume(self.evidence_store, data["evidence"], self.camera, zone, self.font_path,
                                           self.signer)
             record = ViolationRecord(
                 data["id"], self.camera, zone, occupant, datetime.fromisoformat(data["started_at"]),
@@ -521,7 +541,7 @@ class CameraPipeline:
                 self.violations.append(record)
         current = {occ.key for occ in self.engine.occupants()}
         for key, captured_at in saved["waiting"].items():
-            image = cv2.imread(str(self._waiting_path(int(key))))
+            image = self._read_waiting(int(key)) if int(key) in current else None
             if int(key) in current and image is not None:
                 self._rest_frames[int(key)] = Frame(image, datetime.fromisoformat(captured_at), -1)
                 self._waiting_on_disk[int(key)] = datetime.fromisoformat(captured_at)

@@ -17,6 +17,7 @@ from detector.sources import Frame, FrameSource, StreamGap
 from service.camera.pipeline import CameraPipeline, ViolationRecord
 from service.camera.spool import Spool
 from service.camera.store import DatabaseStore, JsonlStore
+from service.evidence_store import evidence_store
 from service.settings import Settings
 from service.signing import ManifestSigner
 from service.timing import StageTimes
@@ -104,7 +105,7 @@ def run_camera(
     pipeline = CameraPipeline(
         camera=camera,
         detector=detector,
-        evidence_root=out_dir / "evidence",
+        evidence_root=evidence_store(settings) if settings.evidence_url else out_dir / "evidence",
         stores=[database, jsonl_store],
         source=source.description,
         sample_fps=source.sample_fps,

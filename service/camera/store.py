@@ -28,7 +28,7 @@ from service.db import camera_states
 from service.db.alerts import enqueue_violation_alert
 from service.db.errors import is_unreachable
 from service.db.session import make_engine, session_factory, upgrade
-from service.evidence import MANIFEST, SIGNATURE, sha256_file
+from service.evidence import MANIFEST, SIGNATURE
 from service.db.violations import replace_evidence, upsert_violation
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,11 @@ def violation_entry(record: ViolationRecord) -> dict[str, Any]:
         files.append({"name": MANIFEST, "role": "manifest", "media_type": "application/json",
                       "sha256": record.evidence.manifest_sha256, "bytes": record.evidence.manifest_bytes,
                       "captured_at": None})
-        signature = record.evidence.folder / SIGNATURE
-        if record.evidence.signer is not None and signature.is_file():
+        evidence = record.evidence
+        if evidence.signer is not None and evidence.signature_sha256 and evidence.signature_bytes:
             files.append({"name": SIGNATURE, "role": "signature", "media_type": "application/json",
-                          "sha256": sha256_file(signature), "bytes": signature.stat().st_size, "captured_at": None})
+                          "sha256": evidence.signature_sha256, "bytes": evidence.signature_bytes,
+                          "captured_at": None})
     return {"fields": fields, "files": files}
 
 
@@ -87,7 +88,7 @@ class DatabaseStore:
         self.sessions = session_factory(self.engine)
         self.spool = spool
         self.inline = inline
-        self._status: tuple[str, str, str | None, datetime] | None = None  # latest health not yet written
+        self._status: tuple | None = None  # latest health not yet written (camera_states.set_status's arguments)
         self._retry_s = retry_s
         self._delay = retry_s[0]
         self._retry_at = 0.0
@@ -103,9 +104,11 @@ class DatabaseStore:
         self._keep("checkpoint", camera_id, {"camera_id": camera_id, "state": state, "capture_at": _iso(capture_at),
                                              "saved_at": datetime.now(timezone.utc).isoformat(), "owner": OWNER})
 
-    def set_status(self, camera_id: str, status: str, detail: str | None) -> None:
-        """Camera health for every process to read; only the latest is kept, written with the next flush."""
-        self._status = (camera_id, status, detail, datetime.now(timezone.utc))
+    def set_status(self, camera_id: str, status: str, detail: str | None, last_frame_at: datetime | None = None,
+                   zones: list[dict[str, Any]] | None = None) -> None:
+        """Camera health (and what the UI shows of it) for every process to read; only the latest is kept, written
+        with the next flush."""
+        self._status = (camera_id, status, detail, datetime.now(timezone.utc), last_frame_at, zones)
         if self.inline:
             self._write_status()
 
@@ -235,8 +238,8 @@ class JsonlStore:
         line = {
             **record.facts(),
             "evidence": {
-                "dir": str(evidence.folder),
-                "manifest": str(evidence.folder / "manifest.json"),
+                "dir": evidence.location,
+                "manifest": evidence.store.location(evidence.key(MANIFEST)),
                 "manifest_sha256": evidence.manifest_sha256,
                 "files": [f.to_json() for f in sorted(evidence.files.values(), key=lambda f: f.name)],
             },

@@ -26,9 +26,11 @@ from detector.sources import STREAM_SCHEMES, SourceError, StreamSource, open_sou
 from service.camera.pipeline import CameraPipeline
 from service.camera.spool import Spool
 from service.camera.store import DatabaseStore, DatabaseUnavailable
+from service.db.camera_states import HEARTBEAT_S
 from service.db.errors import OutageLog
 from service.db.models import Camera
 from service.db.zones import current_zones
+from service.evidence_store import evidence_store
 from service.settings import Settings
 from service.signing import ManifestSigner
 from zones.config import CameraZones, ZoneFileError, parse_zones
@@ -83,6 +85,10 @@ def _describe(camera: CameraZones, detections: Detections, occupants) -> tuple[l
     return objects, zones
 
 
+def _occupancy(zones: list[dict]) -> list[tuple]:
+    return [(z["id"], z["occupied"], z["violations"]) for z in zones]
+
+
 class CameraWorker(threading.Thread):
     """One camera: its pipeline lives as long as the worker, across stream drops and reconnects.
 
@@ -107,6 +113,7 @@ class CameraWorker(threading.Thread):
         self._halt = threading.Event()
         self._end_open = False
         self._new_zones: tuple[CameraZones, int] | None = None
+        self._reported_at = 0.0
         self.snapshot_path = settings.out_dir / "snapshots" / f"{camera_id}.jpg"
 
     def update_zones(self, zones: CameraZones, version: int) -> None:
@@ -119,10 +126,13 @@ class CameraWorker(threading.Thread):
         self._end_open = end_open
         self._halt.set()
 
-    def _set_state(self, state: str, error: str | None = None) -> None:
-        if (state, error) != (self.status.state, self.status.error):
+    def _set_state(self, state: str, error: str | None = None, report: bool = False) -> None:
+        """Written to the shared camera state when it changes, or when ``report`` (zones changed, heartbeat due):
+        any API process shows it from there."""
+        if (state, error) != (self.status.state, self.status.error) or report:
             self.status.state, self.status.error = state, error
-            self.store.set_status(self.camera_id, state, error)
+            self.store.set_status(self.camera_id, state, error, self.status.last_frame_at, self.status.zones)
+            self._reported_at = time.monotonic()
 
     def _open(self):
         if self.source_url.lower().startswith(STREAM_SCHEMES):
@@ -132,7 +142,7 @@ class CameraWorker(threading.Thread):
         return open_source(self.source_url, fps=self.fps, tz=self.zones.timezone, start=None)
 
     def _new_pipeline(self, source) -> CameraPipeline:
-        return CameraPipeline(self.zones, self.detector, self.settings.evidence_root, [self.store],
+        return CameraPipeline(self.zones, self.detector, evidence_store(self.settings), [self.store],
                               source.description, sample_fps=source.sample_fps, clip_pre_s=self.settings.clip_pre_s,
                               clip_post_s=self.settings.clip_post_s, font_path=self.settings.font,
                               state_store=self.store, keep_settled=False, signer=self.signer)
@@ -185,10 +195,12 @@ class CameraWorker(threading.Thread):
             result = pipeline.process(frame)
             assert pipeline.engine is not None
             objects, zone_states = _describe(pipeline.camera, result.detections, pipeline.engine.occupants())
+            report = (_occupancy(zone_states) != _occupancy(self.status.zones)  # not each second of dwell
+                      or time.monotonic() - self._reported_at >= HEARTBEAT_S)
             self.status.objects, self.status.zones = objects, zone_states
             self.status.frames += 1
             self.status.last_frame_at = frame.captured_at
-            self._set_state("running")
+            self._set_state("running", report=report)
             if time.monotonic() - last_snapshot >= SNAPSHOT_EVERY_S:
                 self._write_snapshot(frame.image)
                 last_snapshot = time.monotonic()

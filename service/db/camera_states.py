@@ -9,6 +9,9 @@ from sqlalchemy.orm import Session
 
 from service.db.models import CameraState
 
+HEARTBEAT_S = 10.0  # a camera's process reports its status at least this often while it runs
+STALE_AFTER_S = 3 * HEARTBEAT_S  # no report for this long: whatever the status says, nobody is watching
+
 
 def _row(session: Session, camera_id: str, saved_at: datetime) -> CameraState:
     row = session.get(CameraState, camera_id)
@@ -34,10 +37,20 @@ def load_checkpoint(session: Session, camera_id: str) -> CameraState | None:
     return row if row is not None and row.state else None
 
 
-def set_status(session: Session, camera_id: str, status: str, detail: str | None, at: datetime) -> None:
+def set_status(session: Session, camera_id: str, status: str, detail: str | None, at: datetime,
+               last_frame_at: datetime | None = None, zones: list[dict[str, Any]] | None = None) -> None:
+    """The camera's health as its process reports it (``last_frame_at`` and ``zones`` kept when not given)."""
     row = _row(session, camera_id, at)
     row.status, row.status_detail, row.status_at = status, detail, at
+    if last_frame_at is not None:
+        row.last_frame_at = last_frame_at
+    if zones is not None:
+        row.zones = zones
     session.flush()
+
+
+def get_status(session: Session, camera_id: str) -> CameraState | None:
+    return session.get(CameraState, camera_id)
 
 
 def clear_checkpoint(session: Session, camera_id: str) -> None:

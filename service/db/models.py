@@ -402,9 +402,13 @@ class CameraState(Base):
     owner: Mapped[str] = mapped_column(String(256), default="", server_default="")  # host:pid of the writer
     status: Mapped[str] = mapped_column(String(16), default="starting", server_default="starting")
     status_detail: Mapped[str | None] = mapped_column(Text)
-    status_at: Mapped[datetime | None]
+    status_at: Mapped[datetime | None]  # when the camera's process last reported (at least every HEARTBEAT_S)
+    # what the UI shows of the camera from any API process (migration 0009): the capture time of its latest frame
+    # and each zone's occupancy ({"id", "name", "occupied", "violations", "longest_dwell_s"})
+    last_frame_at: Mapped[datetime | None]
+    zones: Mapped[list[dict[str, Any]] | None] = mapped_column(Json)
 
-    @validates("capture_at", "saved_at", "status_at")
+    @validates("capture_at", "saved_at", "status_at", "last_frame_at")
     def _aware(self, key: str, value: datetime | None) -> datetime | None:
         return None if value is None else require_aware(value, f"CameraState.{key}")
 

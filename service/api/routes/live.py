@@ -1,5 +1,8 @@
 """A camera as it is now: the latest snapshot the worker saved and what it currently detects.
 
+Any API process answers: the status comes from the shared camera state in the database (service.db.camera_states),
+written by whichever process runs the camera; the process that runs it adds the objects it sees right now.
+
 For operators (drawing zones) and the property staff of the camera's site; others get 404 for
 cameras of other sites, as everywhere else.
 """
@@ -7,20 +10,23 @@ cameras of other sites, as everywhere else.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
 
 from service.api.deps import SessionDep, SettingsDep, require_roles, site_scope
 from service.api.schemas import CameraIdPath
 from service.api.ui_schemas import LiveOut
-from service.db import cameras
+from service.db import camera_states, cameras
 from service.db.errors import NotFoundError
 from service.db.models import User
 
 router = APIRouter(prefix="/api/cameras", tags=["live"])
+WATCHING = ("starting", "running", "reconnecting")  # a worker has the camera
 CameraViewer = Annotated[User, Depends(require_roles("operator", "property"))]
 _CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 
@@ -64,17 +70,18 @@ def get_snapshot(
     summary="What the camera's worker sees now: objects with boxes and zones, zone occupancy",
 )
 def get_live(camera_id: CameraIdPath, request: Request, session: SessionDep, user: CameraViewer) -> LiveOut:
-    """``running`` is false (and the lists empty) when no worker runs the camera in this process."""
+    """``running`` is false (and the lists empty) when no worker runs the camera, here or elsewhere."""
     camera = cameras.get_camera(session, camera_id, only_site_id=site_scope(user))
     supervisor = getattr(request.app.state, "supervisor", None)
     status = supervisor.status(camera.id) if supervisor is not None else None
     problems = getattr(supervisor, "problems", None) or {}
     problem = _hide_credentials(problems.get(camera.id), user)
     if status is None:
-        return LiveOut(camera_id=camera.id, running=False, problem=problem)
+        return _shared_status(session, camera.id, problem, user)
     return LiveOut(
         camera_id=camera.id,
         running=True,
+        here=True,
         state=status.state,
         frames=status.frames,
         last_frame_at=status.last_frame_at,
@@ -84,3 +91,16 @@ def get_live(camera_id: CameraIdPath, request: Request, session: SessionDep, use
         objects=list(status.objects),  # the worker swaps whole lists: a copy of the reference is consistent
         zones=list(status.zones),
     )
+
+
+def _shared_status(session: Session, camera_id: str, problem: str | None, user: User) -> LiveOut:
+    """The camera as the process that runs it last reported it (no objects: they are not shared)."""
+    row = camera_states.get_status(session, camera_id)
+    if row is None or row.status_at is None:
+        return LiveOut(camera_id=camera_id, running=False, problem=problem)
+    age_s = (datetime.now(timezone.utc) - row.status_at).total_seconds()
+    watching = row.status in WATCHING
+    state = "stale" if watching and age_s > camera_states.STALE_AFTER_S else row.status
+    return LiveOut(camera_id=camera_id, running=state in WATCHING, state=state, reported_at=row.status_at,
+                   last_frame_at=row.last_frame_at, error=_hide_credentials(row.status_detail, user), problem=problem,
+                   zones=list(row.zones or []) if state in WATCHING else [])

@@ -6,14 +6,13 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 
 from service.api.deps import (
     CurrentUser,
     PoliceUser,
     ReviewReader,
     SessionDep,
-    SettingsDep,
     StrictJSONRoute,
     site_scope,
 )
@@ -86,12 +85,12 @@ def get_public_key(request: Request) -> PlainTextResponse:
 
 
 @router.get("/api/violations/{violation_id}", response_model=ViolationDetail)
-def get_violation_detail(violation_id: ViolationIdPath, request: Request, session: SessionDep, settings: SettingsDep,
+def get_violation_detail(violation_id: ViolationIdPath, request: Request, session: SessionDep,
                          user: CurrentUser) -> ViolationDetail:
     """The violation, its evidence, and whether that evidence is intact (checked now, every time it is shown)."""
     row = get_violation(session, violation_id, only_site_id=site_scope(user), with_evidence=True)
     try:
-        problems = integrity(settings.evidence_root, row.violation, request.app.state.signer.public_key)
+        problems = integrity(request.app.state.evidence_store, row.violation, request.app.state.signer.public_key)
     except NotFoundError:
         problems = ["evidence folder missing"]
     return violation_detail(row, user, reviews.get_review(session, violation_id), problems)
@@ -103,13 +102,16 @@ def get_violation_detail(violation_id: ViolationIdPath, request: Request, sessio
     responses={200: {"content": {"image/jpeg": {}, "video/webm": {}, "application/json": {}}}},
 )
 def get_evidence_file(
-    violation_id: ViolationIdPath, name: str, session: SessionDep, settings: SettingsDep, user: CurrentUser
-) -> FileResponse:
-    """One file listed in the violation's evidence, from its folder under the evidence root."""
+    violation_id: ViolationIdPath, name: str, request: Request, session: SessionDep, user: CurrentUser
+) -> Response:
+    """One file listed in the violation's evidence, from its folder in the evidence store."""
     row = get_violation(session, violation_id, only_site_id=site_scope(user), with_evidence=True)
-    path = evidence_file(settings.evidence_root, row.violation, name)
+    content = evidence_file(request.app.state.evidence_store, row.violation, name)
     media_type = next(f.media_type for f in row.violation.evidence if f.name == name)
-    return FileResponse(path, media_type=media_type, filename=name, content_disposition_type="inline")
+    if isinstance(content, bytes):  # from object storage
+        disposition = f"inline; filename*=UTF-8''{quote(name)}"
+        return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
+    return FileResponse(content, media_type=media_type, filename=name, content_disposition_type="inline")
 
 
 @router.get(
@@ -118,14 +120,15 @@ def get_evidence_file(
     responses={200: {"content": {"application/zip": {}}}},
 )
 def export_evidence(
-    violation_id: ViolationIdPath, request: Request, session: SessionDep, settings: SettingsDep, user: ReviewReader
+    violation_id: ViolationIdPath, request: Request, session: SessionDep, user: ReviewReader
 ) -> StreamingResponse:
     """The evidence folder (stills, crop, clip, manifest and its signature) as one ZIP for the case file, with the
     public key, the police decision and how to verify it offline. Evidence that fails its check is refused (409)
     with the reasons: a case file must not carry altered evidence."""
     row = get_violation(session, violation_id, with_evidence=True)
     public_key = request.app.state.signer.public_key
-    problems = integrity(settings.evidence_root, row.violation, public_key)
+    store = request.app.state.evidence_store
+    problems = integrity(store, row.violation, public_key)
     if problems:
         audit.record(session, user.id, "violation.export_refused", f"violation:{violation_id}", {"problems": problems})
         session.commit()
@@ -137,7 +140,7 @@ def export_evidence(
         reviewer = session.get(User, review.reviewer_id)
         decision = {"decision": review.decision, "plate_text": review.plate_text, "reason": review.reason,
                     "reviewer": reviewer.username if reviewer else None, "decided_at": review.created_at.isoformat()}
-    archive = export_zip(settings.evidence_root, row.violation, public_key, decision)
+    archive = export_zip(store, row.violation, public_key, decision)
     audit.record(session, user.id, "violation.export", f"violation:{violation_id}", {})
     session.commit()
     filename = quote(f"firelane-{violation_id}.zip")

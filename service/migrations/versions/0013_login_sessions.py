@@ -1,7 +1,7 @@
 """sessions revoked one at a time: a row per login, named by its cookie or token (replaces the per-user epoch)
 
 Revision ID: 0013
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-02 12:40:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision: str = "0013"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,204 @@
+"""Evidence in object storage: a camera process writes a violation's evidence to a real S3-compatible server
+(SeaweedFS), an API process that runs no camera and has no evidence on disk serves and exports it with matching
+hashes, and tampering an object or a writer that dies before its manifest is named by verify and the review badge."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from service.api.app import create_app
+from service.camera.pipeline import CameraPipeline
+from service.camera.spool import Spool
+from service.camera.store import DatabaseStore
+from service.cli import main
+from service.db.models import Camera, Site, Violation
+from service.db.session import make_engine, session_factory, upgrade
+from service.evidence import MANIFEST, SIGNATURE
+from service.evidence_store import evidence_store
+from service.settings import Settings, get_settings
+from service.signing import ManifestSigner
+from test_camera_state import CAMERA, ScriptedDetector, frames
+
+pytest_plugins = ["s3kit"]
+pytestmark = pytest.mark.s3
+PASSWORD = "object-storage-admin-pw"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Crash(BaseException):
+    """The process dies here (not an error the pipeline could handle)."""
+
+
+class DiesBeforeItsManifest:
+    """The store as a camera process that is killed after a new violation's stills are uploaded, before its
+    manifest."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def put(self, key: str, data: bytes) -> None:
+        if key.endswith(f"/{MANIFEST}"):
+            raise Crash(key)
+        self.store.put(key, data)
+
+
+@pytest.fixture
+def cluster(s3_server, tmp_path):
+    """Settings of a camera process and of an API process on other machines: one database, one bucket, one
+    signing key; each its own output folder."""
+    bucket = s3_server.new_bucket()
+    common = {"database_url": f"sqlite:///{tmp_path / 'firelane.db'}", "evidence_url": f"s3://{bucket}/evidence",
+              "signing_key_file": tmp_path / "signing_key.pem", "admin_password": PASSWORD,
+              "secret_key": "object-storage-test-secret-" + "s" * 32, **s3_server.settings()}
+    camera = Settings(out_dir=tmp_path / "camera-host", **common)
+    api = Settings(out_dir=tmp_path / "api-host", **common)
+    engine = make_engine(camera.database_url)
+    upgrade(engine)
+    with session_factory(engine).begin() as session:
+        site = Site(code="garden", name="花园小区")
+        session.add(site)
+        session.flush()
+        session.add(Camera(id="gate-3", site_id=site.id, name="3号门", source_url="rtsp://example/stream"))
+    yield camera, api, engine, bucket
+    engine.dispose()
+
+
+def run_camera(settings: Settings, engine, start_s: float, store=None) -> CameraPipeline:
+    """A car parks past its grace time and leaves: one violation, settled."""
+    detector = ScriptedDetector()
+    database = DatabaseStore(engine=engine, spool=Spool(settings.out_dir / "spool" / "gate-3"))
+    pipeline = CameraPipeline(CAMERA, detector, store or evidence_store(settings), [database], "stream test",
+                              sample_fps=2.0, clip_pre_s=1.0, clip_post_s=1.0, gate_max_skip_s=None,
+                              state_store=database, signer=ManifestSigner.load_or_create(settings.signing_key_path))
+    for frame in frames(start_s, start_s + 30):
+        pipeline.process(frame)
+    detector.present = False
+    for frame in frames(start_s + 30, start_s + 45):
+        pipeline.process(frame)
+    return pipeline
+
+
+def api_client(settings: Settings) -> TestClient:
+    client = TestClient(create_app(settings))  # no background: this process runs no camera
+    token = client.post("/api/auth/token", data={"username": "admin", "password": PASSWORD}).json()["access_token"]
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def verify_cli(capsys, monkeypatch, settings: Settings, *args: str) -> tuple[int, list[str]]:
+    for name, value in {"FIRELANE_S3_ENDPOINT_URL": settings.s3_endpoint_url, "FIRELANE_S3_REGION": "us-east-1",
+                        "FIRELANE_S3_ACCESS_KEY_ID": settings.s3_access_key_id,
+                        "FIRELANE_S3_SECRET_ACCESS_KEY": settings.s3_secret_access_key.get_secret_value(),
+                        "FIRELANE_EVIDENCE_URL": settings.evidence_url,
+                        "FIRELANE_SIGNING_KEY_FILE": str(settings.signing_key_file)}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        code = main(["verify", *args])
+    finally:
+        get_settings.cache_clear()
+    return code, [line for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL")]
+
+
+def test_an_api_process_with_no_camera_serves_evidence_from_object_storage(cluster, s3_server, capsys, monkeypatch):
+    camera_settings, api_settings, engine, bucket = cluster
+    run_camera(camera_settings, engine, 0)
+    with session_factory(engine)() as session:
+        [violation] = session.scalars(select(Violation)).all()
+        rows = {f.name: f.sha256 for f in violation.evidence}
+        violation_id, evidence_dir, manifest_sha = violation.id, violation.evidence_dir, violation.manifest_sha256
+    assert violation.ended_at is not None
+    assert not (camera_settings.out_dir / "evidence").exists(), "nothing on the camera host's disk"
+    objects = {o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket, Prefix="evidence/")["Contents"]}
+    assert {f"evidence/{evidence_dir}/{n}" for n in ("01-begin.jpg", "02-grace.jpg", "03-last.jpg", "crop.jpg",
+                                                       "clip.webm", MANIFEST, SIGNATURE)} <= objects
+
+    client = api_client(api_settings)
+    detail = client.get(f"/api/violations/{violation_id}").json()
+    assert detail["integrity"] == [], "the review badge: intact and signed"
+    manifest_bytes = client.get(f"/api/violations/{violation_id}/evidence/{MANIFEST}").content
+    assert sha256(manifest_bytes) == manifest_sha
+    listed = {f["name"]: f["sha256"] for f in json.loads(manifest_bytes)["files"]}
+    for name, digest in listed.items():
+        response = client.get(f"/api/violations/{violation_id}/evidence/{name}")
+        assert response.status_code == 200 and sha256(response.content) == digest == rows[name], name
+    assert client.get(f"/api/violations/{violation_id}/evidence/clip.webm").headers["content-type"] == "video/webm"
+    export = client.get(f"/api/violations/{violation_id}/export")
+    assert export.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(export.content))
+    assert sha256(archive.read(f"{violation_id}/{MANIFEST}")) == manifest_sha
+    assert {name: sha256(archive.read(f"{violation_id}/{name}")) for name in listed} == listed
+    assert bucket not in "".join(archive.read(n).decode("utf-8", "replace") for n in archive.namelist())
+    assert not (api_settings.out_dir / "evidence").exists(), "served from object storage, not copied to disk"
+    code, failures = verify_cli(capsys, monkeypatch, camera_settings, "--db", camera_settings.database_url)
+    assert (code, failures) == (0, []), "the configured store, its chain and the database agree"
+
+    tampered = f"evidence/{evidence_dir}/02-grace.jpg"
+    original = s3_server.client().get_object(Bucket=bucket, Key=tampered)["Body"].read()
+    s3_server.client().put_object(Bucket=bucket, Key=tampered, Body=original + b"\0")
+    assert client.get(f"/api/violations/{violation_id}").json()["integrity"] == ["02-grace.jpg: altered (SHA-256 differs)"]
+    refused = client.get(f"/api/violations/{violation_id}/export")
+    assert refused.status_code == 409 and refused.json()["detail"]["problems"] == ["02-grace.jpg: altered (SHA-256 differs)"]
+    code, failures = verify_cli(capsys, monkeypatch, camera_settings, f"s3://{bucket}/evidence/{evidence_dir}")
+    assert code == 1 and failures == [f"FAIL {evidence_dir.split('/')[-1]}: 02-grace.jpg: altered (SHA-256 differs)"]
+
+
+def test_a_camera_on_another_machine_continues_the_chain_and_a_crash_mid_upload_is_named(cluster, s3_server, capsys,
+                                                                                          monkeypatch, tmp_path):
+    camera_settings, api_settings, engine, bucket = cluster
+    first = run_camera(camera_settings, engine, 0)
+    # another machine, no checkpoint of this camera: the chain head is read from object storage
+    other_host = camera_settings.model_copy(update={"out_dir": tmp_path / "other-host"})
+    second = CameraPipeline(CAMERA, ScriptedDetector(), evidence_store(other_host), [], "stream test",
+                            sample_fps=2.0, clip_pre_s=0, clip_post_s=0, gate_max_skip_s=None,
+                            signer=ManifestSigner.load_or_create(other_host.signing_key_path))
+    for frame in frames(100, 130):
+        second.process(frame)
+    second.finish()
+    [earlier], [later] = first.violations, second.violations
+    manifest = json.loads(evidence_store(other_host).read(later.evidence.key(MANIFEST)))
+    assert manifest["chain"]["previous"] == {"violation_id": earlier.id,
+                                             "manifest_sha256": earlier.evidence.manifest_sha256}
+    assert verify_cli(capsys, monkeypatch, camera_settings) == (0, [])
+
+    with pytest.raises(Crash):  # a third violation: its stills are uploaded, then the process dies
+        run_camera(camera_settings.model_copy(update={"out_dir": tmp_path / "third-host"}), engine, 200,
+                   store=DiesBeforeItsManifest(evidence_store(camera_settings)))
+    code, failures = verify_cli(capsys, monkeypatch, camera_settings)
+    assert code == 1 and len(failures) == 1
+    assert "incomplete: no manifest.json beside" in failures[0], "named as incomplete, not as altered"
+    assert "01-begin.jpg" in failures[0] and "02-grace.jpg" in failures[0]
+    detail = api_client(api_settings).get(f"/api/violations/{earlier.id}").json()
+    assert detail["integrity"] == [], "the violations before it are untouched"
+
+
+def test_object_storage_that_is_down_marks_the_evidence_incomplete_and_keeps_the_violation(tmp_path):
+    settings = Settings(out_dir=tmp_path, evidence_url="s3://firelane-down/evidence",
+                        s3_endpoint_url="http://127.0.0.1:9", s3_region="us-east-1", s3_access_key_id="k",
+                        s3_secret_access_key="s", signing_key_file=tmp_path / "key.pem")
+    database = DatabaseStore(f"sqlite:///{tmp_path / 'firelane.db'}")
+    pipeline = CameraPipeline(CAMERA, ScriptedDetector(), evidence_store(settings), [database], "stream test",
+                              sample_fps=2.0, clip_pre_s=0, clip_post_s=0, gate_max_skip_s=None,
+                              find_obstructions=False, signer=ManifestSigner.load_or_create(settings.signing_key_path))
+    for frame in frames(0, 30):
+        pipeline.process(frame)
+    [record] = pipeline.violations
+    assert not record.evidence.complete and "01-begin.jpg" in record.evidence.problems[0]
+    with session_factory(database.engine)() as session:
+        [row] = session.scalars(select(Violation)).all()
+    assert row.id == record.id and row.evidence_complete is False and "s3://firelane-down" in row.evidence_problem
+    database.close()
