@@ -331,8 +331,32 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         verify_database(store, [tuple(r) for r in rows], report)
     for problem in report.problems:
         print(f"FAIL {problem}")
+    for note in report.notes:
+        print(f"NOTE {note}")
     print(f"{report.checked} violation folder(s) checked: "
           f"{'intact, signed and chained' if report.ok else f'{len(report.problems)} problem(s)'}")
+    return 0 if report.ok else 1
+
+
+def cmd_seal(args: argparse.Namespace, settings: Settings) -> int:
+    """Evidence recorded before this installation signed evidence cannot be exported; sealing signs what still
+    matches its manifest, labelled as sealed later."""
+    from datetime import datetime, timezone
+
+    from service.evidence_store import evidence_store
+    from service.signing import ManifestSigner
+    from service.verify import seal_unsigned
+
+    if not settings.signing_key_path.is_file():
+        raise SystemExit(f"firelane: no signing key at {settings.signing_key_path}: seal with the installation's key")
+    report = seal_unsigned(evidence_store(settings), ManifestSigner.load_or_create(settings.signing_key_path),
+                           datetime.now(timezone.utc), dry_run=args.dry_run)
+    for problem in report.problems:
+        print(f"FAIL {problem}")
+    for note in report.notes:
+        print(note)
+    done = "to seal" if args.dry_run else "sealed"
+    print(f"{report.checked} unsigned violation(s) {done}; {len(report.problems)} problem(s) left unsigned")
     return 0 if report.ok else 1
 
 
@@ -460,6 +484,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--public-key", help="PEM file of the installation's public key (default: this installation's)")
     verify.add_argument("--db", help="database URL: also check every violation row against the store")
     verify.set_defaults(handler=cmd_verify)
+    seal = commands.add_parser("seal", help="sign evidence recorded before evidence was signed (labelled as such), "
+                               "where its files still match its manifest")
+    seal.add_argument("--dry-run", action="store_true", help="only say what would be sealed")
+    seal.set_defaults(handler=cmd_seal)
     key = commands.add_parser("key", help="print the public key that verifies this installation's evidence")
     key.set_defaults(handler=cmd_key)
     soak = commands.add_parser("soak", help="many violations through one camera: memory per violation")

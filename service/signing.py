@@ -14,6 +14,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 log = logging.getLogger(__name__)
 ALGORITHM = "Ed25519"
 SIGNATURE_FORMAT = "firelane-signature/1"
+SEALED_LATER_HEADER = b"firelane-sealed-later/1\n"
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
@@ -51,15 +53,19 @@ class ManifestSigner:
     def public_key(self) -> Ed25519PublicKey:
         return self.private_key.public_key()
 
-    def signature(self, manifest: bytes) -> bytes:
-        """The ``manifest.sig`` document for these manifest bytes."""
+    def signature(self, manifest: bytes, sealed_at: datetime | None = None) -> bytes:
+        """The ``manifest.sig`` document for these manifest bytes. ``sealed_at``: evidence recorded before it was
+        signed, sealed later (``firelane seal``): the time is signed with it, so the label cannot be stripped."""
         document = {
             "format": SIGNATURE_FORMAT,
             "algorithm": ALGORITHM,
             "key_id": key_id(self.public_key),
             "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
-            "signature": base64.b64encode(self.private_key.sign(manifest)).decode("ascii"),
         }
+        if sealed_at is not None:
+            document["sealed_at"] = sealed_at.isoformat()
+        signed = _signed_bytes(manifest, document.get("sealed_at"))
+        document["signature"] = base64.b64encode(self.private_key.sign(signed)).decode("ascii")
         return json.dumps(document, indent=2).encode("utf-8")
 
     @classmethod
@@ -89,6 +95,21 @@ class ManifestSigner:
         return cls(key)
 
 
+def _signed_bytes(manifest: bytes, sealed_at: str | None) -> bytes:
+    """What a signature covers: the manifest, or for a later seal a header naming when, then the manifest."""
+    return manifest if sealed_at is None else SEALED_LATER_HEADER + f"{sealed_at}\n".encode("utf-8") + manifest
+
+
+def sealed_at(signature_document: bytes) -> str | None:
+    """When evidence recorded before signing was sealed (None: signed when it was recorded). Meaningful only for a
+    signature ``check_signature`` accepts."""
+    try:
+        value = json.loads(signature_document).get("sealed_at")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 def check_signature(manifest: bytes, signature_document: bytes, public_key: Ed25519PublicKey) -> str | None:
     """None when ``signature_document`` is a valid signature of ``manifest`` by ``public_key``; else what is wrong."""
     try:
@@ -100,8 +121,11 @@ def check_signature(manifest: bytes, signature_document: bytes, public_key: Ed25
         return f"signature algorithm {document.get('algorithm')!r} is not {ALGORITHM}"
     if document.get("key_id") != key_id(public_key):
         return f"signed with another key ({document.get('key_id')}, expected {key_id(public_key)})"
+    label = document.get("sealed_at")
+    if label is not None and not isinstance(label, str):
+        return "signature file unreadable"
     try:
-        public_key.verify(signature, manifest)
+        public_key.verify(signature, _signed_bytes(manifest, label))
     except InvalidSignature:
         return "signature does not match the manifest (altered or forged)"
     return None

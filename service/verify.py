@@ -14,19 +14,21 @@ import tempfile
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from service.evidence import MANIFEST, SIGNATURE, verify_files
 from service.evidence_store import S3_SCHEME, EvidenceMissing, EvidenceStore, LocalEvidenceStore, open_store
-from service.signing import check_signature
+from service.signing import ManifestSigner, check_signature, sealed_at
 
 
 @dataclass
 class Report:
     checked: int = 0  # violation folders looked at
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # not wrong, but a reader of the evidence should know
 
     @property
     def ok(self) -> bool:
@@ -71,6 +73,9 @@ def _check_folder(store: EvidenceStore, prefix: str, public_key: Ed25519PublicKe
         fault = check_signature(data, signature, public_key)
         if fault:
             report.problems.append(f"{where}: {fault}")
+        elif when := sealed_at(signature):
+            report.notes.append(f"{where}: recorded before evidence was signed; sealed on {when} (its files were "
+                                "checked against the manifest then, not when recorded)")
     extra = extras and sorted(n for n in _names(store, prefix)
                               if not n.startswith(".") and n not in listed | {MANIFEST, SIGNATURE}
                               and n not in ("decision.json", "public_key.pem", "README.txt"))
@@ -100,13 +105,21 @@ def _check_chain(camera: str, sealed: dict[str, _Sealed], report: Report) -> Non
             report.problems.append(f"camera {camera}: {names} all follow {sealed[previous].folder}: one was inserted")
 
 
+def _cameras(store: EvidenceStore) -> list[str]:
+    return [c for c in store.folders() if not c.startswith(("_", "."))]
+
+
+def _violations(store: EvidenceStore, camera: str) -> list[str]:
+    """The camera's violation folders, as ``<camera>/<violation>`` keys."""
+    return [f"{camera}/{f}" for f in store.folders(camera) if not f.startswith(("_", "."))]
+
+
 def verify_store(store: EvidenceStore, public_key: Ed25519PublicKey, report: Report | None = None) -> Report:
     """Every violation folder in the store (``<camera>/<violation>/``) and every camera's chain."""
     report = report or Report()
-    for camera in (c for c in store.folders() if not c.startswith(("_", "."))):
+    for camera in _cameras(store):
         sealed: dict[str, _Sealed] = {}
-        for folder in (f for f in store.folders(camera) if not f.startswith(("_", "."))):
-            where = f"{camera}/{folder}"
+        for where in _violations(store, camera):
             checked = _check_folder(store, where, public_key, where, report)
             if checked is None:
                 continue
@@ -177,4 +190,30 @@ def verify_path(path: Path | str, public_key: Ed25519PublicKey, settings: object
     if path.is_dir():
         return verify_store(LocalEvidenceStore(path), public_key, report)
     report.problems.append(f"{path}: not a violation folder, an exported ZIP or an evidence store")
+    return report
+
+
+def seal_unsigned(store: EvidenceStore, signer: ManifestSigner, now: datetime, *, dry_run: bool = False) -> Report:
+    """Sign the manifests of evidence recorded before this installation signed evidence (they have no manifest.sig),
+    labelled with the time of sealing, so police can export it. Only evidence whose files still match its manifest is
+    sealed; anything else is named and left unsigned. ``checked`` counts the manifests sealed (or, dry, to seal)."""
+    report = Report()
+    for camera in _cameras(store):
+        for where in _violations(store, camera):
+            if store.exists(f"{where}/{SIGNATURE}"):
+                continue
+            try:
+                data = store.read(f"{where}/{MANIFEST}")
+                faults = verify_files(store, where, json.loads(data))
+            except EvidenceMissing:
+                continue  # incomplete: there is no manifest to vouch for (verify names it)
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                faults = [f"manifest.json or its files unreadable ({type(error).__name__}: {error})"]
+            if faults:
+                report.problems += [f"{where}: not sealed: {fault}" for fault in faults]
+                continue
+            if not dry_run:
+                store.put(f"{where}/{SIGNATURE}", signer.signature(data, sealed_at=now))
+            report.checked += 1
+            report.notes.append(f"{where}: {'would be sealed' if dry_run else 'sealed'}")
     return report

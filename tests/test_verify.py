@@ -17,6 +17,7 @@ from detector.sources import Frame
 from service.camera.pipeline import CameraPipeline
 from service.camera.store import DatabaseStore
 from service.cli import main
+from service.settings import get_settings
 from service.signing import ManifestSigner, public_key_pem
 from zones.config import parse_zones
 
@@ -121,3 +122,43 @@ def test_an_exported_zip_verifies_offline_and_a_changed_one_does_not(store, caps
                             else data)
     code, problems = verify(capsys, changed, out)
     assert code == 1 and any("signature does not match the manifest" in p for p in problems)
+
+
+def test_evidence_recorded_before_signing_is_sealed_later_and_says_so(store, capsys, tmp_path, monkeypatch, request):
+    """An upgraded installation: its older evidence has no manifest.sig, so export refuses it. ``firelane seal``
+    signs what still matches its manifest, with the sealing time inside the signature, and leaves the rest."""
+    out, evidence, _ = store
+    copy = tmp_path / "evidence"
+    shutil.copytree(evidence, copy)
+    first, second, third = folders(copy)
+    for folder in (first, second):
+        (folder / "manifest.sig").unlink()  # recorded before the installation signed evidence
+    with (second / "02-grace.jpg").open("ab") as still:
+        still.write(b"\0")  # and one of them altered since
+    code, problems = verify(capsys, copy, out)
+    assert code == 1 and sum("not signed" in p for p in problems) == 2
+
+    monkeypatch.setenv("FIRELANE_EVIDENCE_DIR", str(copy))
+    monkeypatch.setenv("FIRELANE_SIGNING_KEY_FILE", str(out / "signing_key.pem"))
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)
+    assert main(["seal", "--dry-run"]) == 1
+    assert not (first / "manifest.sig").exists(), "a dry run writes nothing"
+    capsys.readouterr()
+    assert main(["seal"]) == 1, "the altered one is named and left unsigned"
+    said = capsys.readouterr().out
+    assert f"{first.name}: sealed" in said and f"{second.name}: not sealed: 02-grace.jpg: altered" in said
+    assert "1 unsigned violation(s) sealed; 1 problem(s) left unsigned" in said
+    assert (third / "manifest.sig").read_bytes() == (evidence / "gate-3" / third.name / "manifest.sig").read_bytes()
+
+    code, problems = verify(capsys, copy, out)
+    assert [p for p in problems if first.name in p] == [], "sealed evidence verifies"
+    assert any(second.name in p and "not signed" in p for p in problems)
+    main(["verify", str(first), "--public-key", str(out / "public_key.pem")])
+    assert "recorded before evidence was signed; sealed on" in capsys.readouterr().out
+
+    signature = json.loads((first / "manifest.sig").read_text("utf-8"))
+    del signature["sealed_at"]  # pass it off as signed when recorded
+    (first / "manifest.sig").write_text(json.dumps(signature), encoding="utf-8")
+    code, problems = verify(capsys, first, out)
+    assert code == 1 and "signature does not match the manifest" in problems[0]

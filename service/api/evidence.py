@@ -89,6 +89,9 @@ To verify offline:
   firelane verify this.zip --public-key public_key.pem
 or by hand: sha256sum each file and compare with manifest.json; check manifest.sig's signature over the bytes of
 manifest.json with any Ed25519 tool (e.g. Python's cryptography package, or openssl pkeyutl -verify -rawin).
+If manifest.sig has "sealed_at", the evidence was recorded before the installation signed evidence and was sealed
+then (its files were checked against the manifest at that time): the signature covers the line
+"firelane-sealed-later/1", a line with the sealed_at value, then the bytes of manifest.json.
 """
 
 
