@@ -19,6 +19,8 @@ shadow's edge creeping with the sun) is not new.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -106,6 +108,7 @@ class LaneAppearance:
         self._crop_size = (columns * self.step, rows * self.step)
         self._work_size = (columns, rows)
         self._origin = np.array([left, top, left, top], np.float64)
+        self._frame_shape = (frame_size[1], frame_size[0])
         self._zone_mask = np.zeros((rows, columns), np.uint8)
         for polygon in zones:
             points = (np.asarray(polygon.exterior.coords) - (left, top)) / self.step
@@ -139,7 +142,8 @@ class LaneAppearance:
         empty lane is not learnt under them. They hide nothing: a bag set down beside a person becomes a blob.
         """
         work = self._work_image(image)
-        self._t0 = self._t0 or at
+        if self._t0 is None:
+            self._t0, self._previous = at, work
         t = (at - self._t0).total_seconds()
         dt = t - self._t
         if self._reference is None:
@@ -165,6 +169,40 @@ class LaneAppearance:
     def reference(self) -> np.ndarray | None:
         """The empty lane as last seen (frame size, BGR): the "before" picture of an obstruction."""
         return None if self._reference_frame is None else self._reference_frame.copy()
+
+    def save(self) -> bytes | None:
+        """The learnt empty lane (None before there is one), so a restarted camera does not learn an object standing
+        in the lane at its restart as part of the empty lane, and then see the lane clear."""
+        if self._reference is None or self._reference_frame is None:
+            return None
+        ok, frame = cv2.imencode(".jpg", self._reference_frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        if not ok:
+            return None
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, geometry=self._geometry(), reference=self._reference.astype(np.float16),
+                            frame=frame, noise=np.float32(self._noise))
+        return buffer.getvalue()
+
+    def restore(self, data: bytes) -> bool:
+        """Start from an empty lane ``save`` gave, where it fits this camera's frames and zones (False otherwise:
+        the model learns afresh). Light that changed meanwhile is followed as in any frame (exposure, shade)."""
+        try:
+            with np.load(io.BytesIO(data)) as saved:
+                geometry, reference = saved["geometry"], saved["reference"].astype(np.float32)
+                frame = cv2.imdecode(saved["frame"], cv2.IMREAD_COLOR)
+                noise = float(saved["noise"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return False
+        columns, rows = self._work_size
+        if (not np.array_equal(geometry, self._geometry()) or reference.shape != (rows, columns, 3) or frame is None
+                or frame.shape[:2] != self._frame_shape or not np.isfinite(reference).all()):
+            return False
+        self._reference, self._reference_frame, self._noise, self._first_look = reference, frame, noise, []
+        return True
+
+    def _geometry(self) -> np.ndarray:
+        height, width = self._frame_shape
+        return np.array([*self._origin[:2], *self._crop_size, self.step, width, height], np.int64)
 
     def mark_clear(self, box: tuple[float, float, float, float] | None = None) -> None:
         """The caller says the lane (or ``box`` of it) looks as it should now, e.g. a blob that has stood there for

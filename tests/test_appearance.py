@@ -258,6 +258,40 @@ def test_what_stood_there_at_start_and_leaves_is_learnt_as_lane_not_reported():
     assert not any(blobs.values())
 
 
+def test_an_empty_lane_saved_before_a_restart_still_shows_the_object_standing_there():
+    """A camera restarted while a crate stands in its lane: a fresh model would learn the crate as lane (and the
+    lane would look clear); the saved empty lane finds it again within ``min_still_s``."""
+    crate = Thing((150, 100, 174, 118), (30, 120, 200), start=10)
+    frames = list(Scene(70, things=[crate]).frames())
+    before = LaneAppearance((320, 240), WHOLE_FRAME)
+    for image, at, t in frames:
+        if t <= 40:
+            before.update(image, at)
+    saved = before.save()
+    assert saved is not None and len(saved) < 400_000
+
+    restored, fresh = LaneAppearance((320, 240), WHOLE_FRAME), LaneAppearance((320, 240), WHOLE_FRAME)
+    assert restored.restore(saved)
+    after = {t: (restored.update(image, at), fresh.update(image, at)) for image, at, t in frames if t >= 43}
+    for t, (found, _) in after.items():
+        if t >= 43 + MIN_STILL_S + 1:
+            assert len(found) == 1, t
+            assert_near(found[0].box, crate.place)
+    assert not any(blobs for _, blobs in after.values()), "without it the crate is learnt as the lane"
+    assert restored.reference() is not None
+
+
+def test_a_saved_empty_lane_is_refused_where_it_does_not_fit():
+    saved = LaneAppearance((320, 240), WHOLE_FRAME)
+    for image, at, _ in Scene(5).frames():
+        saved.update(image, at)
+    data = saved.save()
+    assert data is not None
+    assert not LaneAppearance((320, 240), [box(0, 0, 160, 240)]).restore(data), "other zones"
+    assert not LaneAppearance((640, 480), [box(0, 0, 640, 480)]).restore(data), "another frame size"
+    assert not LaneAppearance((320, 240), WHOLE_FRAME).restore(data[: len(data) // 2]), "a torn file"
+
+
 def test_mark_clear_learns_a_blob_as_lane():
     bollard = Thing((150, 150, 160, 180), (20, 200, 230), start=2)
     scene = Scene(40, things=[bollard])

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from detector.detections import Detections
 from detector.sources import Frame
 from service.camera.pipeline import CameraPipeline
+from test_appearance import Thing, pavement
 from service.camera.spool import RetryLater, Spool
 from service.camera.store import DatabaseStore, DatabaseUnavailable
 from service.db.models import Alert, CameraState, Camera, OutboxMessage, Site, Violation
@@ -309,3 +310,35 @@ def test_a_camera_never_waits_on_a_database_that_hangs(tmp_path, pg_url):
         engine.dispose()
     with session_factory(make_engine(pg_url))() as session:
         assert len(session.scalars(select(Violation)).all()) == 1
+
+
+def test_an_obstruction_standing_through_a_restart_is_not_taken_for_the_empty_lane(tmp_path, engine):
+    """Goods stacked in the lane, no detector class for them, and the camera restarts: the lane model goes on from
+    the empty lane it saved, so the violation goes on under its id instead of "clearing" when a fresh model would
+    learn the goods as lane."""
+    ground = pavement(960, 540).astype(np.uint8)
+    goods = ground.copy()
+    Thing((400, 380, 480, 440), (40, 90, 170)).draw(goods, 0)
+
+    def scene(start_s: float, end_s: float):
+        for i in range(int((end_s - start_s) * 2)):
+            t = start_s + i / 2
+            yield Frame(goods if t >= 5 else ground, T0 + timedelta(seconds=t), i)
+
+    nothing_named = ScriptedDetector()
+    nothing_named.present = False
+    store = DatabaseStore(engine=engine, spool=Spool(tmp_path / "spool" / "gate-3"))
+    first = pipeline(tmp_path, store, nothing_named)
+    for frame in scene(0, 45):
+        first.process(frame)
+    [open_] = first.open_violations
+    assert open_.occupant.category == "obstruction"
+    assert (tmp_path / "evidence" / "gate-3" / "_lane" / "reference.npz").is_file()
+
+    second = pipeline(tmp_path, store, nothing_named)  # the process died; a new one starts from the database
+    for frame in scene(48, 90):
+        second.process(frame)
+    assert [v.id for v in second.open_violations] == [open_.id], "the goods are still there: still a violation"
+    with session_factory(engine)() as session:
+        [violation] = session.scalars(select(Violation)).all()
+        assert violation.ended_at is None

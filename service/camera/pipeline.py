@@ -51,6 +51,9 @@ _ID_NAMESPACE = uuid.UUID("6f1c3a52-0d1e-4f57-9a51-6b1f2e4c9d10")
 CLIP_WIDTH = 960
 CHECKPOINT_FORMAT = 1
 WAITING_DIR = "_waiting"  # per camera, beside its evidence: frames of occupants still in their grace time
+LANE_REFERENCE = "_lane/reference.npz"  # per camera, beside its evidence: the learnt empty lane
+LANE_SAVE_S = 60.0  # capture time between saves of the empty lane, while anything is in a zone
+LANE_MAX_AGE_S = 20 * 60.0  # an older empty lane is not trusted after a restart: light and scene moved on
 
 
 def zone_to_json(zone: Zone) -> dict:
@@ -216,6 +219,7 @@ class CameraPipeline:
         self._last_detections = (Detections.empty(), Detections.empty())
         self._checkpoint_at: datetime | None = None
         self.obstructions: ObstructionFinder | None = None
+        self._lane_saved_at: datetime | None = None
         self._chain_head: ChainLink | None = None  # the camera's last settled manifest
         self._chain_known = False  # False: not checkpointed nor settled here yet (the store is asked at need)
         self.evidence_store: EvidenceStore = (LocalEvidenceStore(self.evidence_root)
@@ -248,6 +252,8 @@ class CameraPipeline:
                                else TiledDetector(self.detector, (width, height), polygons, tiles=self.tiles))
         if self.find_obstructions:  # (re)learn the empty lane for these zones
             appearance = LaneAppearance(self.camera.frame_size, polygons)
+            if self.state_store is not None and self.obstructions is None:  # a (re)start: the lane saved before
+                self._restore_lane(appearance, at)
             self.obstructions = ObstructionFinder(appearance, self.detector)
         self.gate = None
         if self.gate_max_skip_s is not None and self.sample_fps:
@@ -471,6 +477,44 @@ class CameraPipeline:
         }
         self.state_store.save_checkpoint(self.camera.camera_id, state, at)
         self._checkpoint_at = at
+        if self.obstructions is not None and (self._lane_saved_at is None
+                                              or (at - self._lane_saved_at).total_seconds() >= LANE_SAVE_S):
+            self._save_lane(at)
+
+    def _lane_key(self) -> str:
+        return f"{self.camera.camera_id}/{LANE_REFERENCE}"
+
+    def _save_lane(self, at: datetime) -> None:
+        """The empty lane as learnt, with its capture time, beside the camera's evidence (object storage in a
+        cluster, so a camera restarted on another node finds it). Saved while something is in a zone: the lane
+        model never learns an object into the empty lane, so the picture under it is the lane before it came."""
+        assert self.obstructions is not None
+        data = self.obstructions.appearance.save()
+        if data is None:
+            return
+        try:
+            self.evidence_store.put(self._lane_key(), at.isoformat().encode("ascii") + b"\n" + data)
+        except OSError as error:  # a full disk: a restart learns the lane afresh, as before
+            log.warning("%s: empty lane not saved: %s", self._lane_key(), error.strerror or error)
+            return
+        self._lane_saved_at = at
+
+    def _restore_lane(self, appearance: LaneAppearance, at: datetime) -> None:
+        try:
+            stamp, _, data = self.evidence_store.read(self._lane_key()).partition(b"\n")
+            saved_at = datetime.fromisoformat(stamp.decode("ascii"))
+        except (EvidenceMissing, ValueError):
+            return
+        except OSError as error:
+            log.warning("%s: empty lane not read: %s", self._lane_key(), error.strerror or error)
+            return
+        age = (at - saved_at).total_seconds()
+        if not 0 <= age <= LANE_MAX_AGE_S:
+            log.info("camera %s: the empty lane saved %.0f s before is not used; learning it afresh",
+                     self.camera.camera_id, age)
+        elif appearance.restore(data):
+            self._lane_saved_at = saved_at
+            log.info("camera %s: goes on with the empty lane saved %.0f s before", self.camera.camera_id, age)
 
     def _waiting_key(self, key: int) -> str:
         return f"{self.camera.camera_id}/{WAITING_DIR}/{key}.jpg"
