@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import cv2
 import numpy as np
@@ -171,33 +171,48 @@ class LaneAppearance:
         return None if self._reference_frame is None else self._reference_frame.copy()
 
     def save(self) -> bytes | None:
-        """The learnt empty lane (None before there is one), so a restarted camera does not learn an object standing
-        in the lane at its restart as part of the empty lane, and then see the lane clear."""
-        if self._reference is None or self._reference_frame is None:
+        """The model's state (None before it has an empty lane), so a restarted camera goes on where it was: an
+        object standing in the lane at the restart stays a blob with its time, instead of being learnt as lane."""
+        if self._reference is None or self._reference_frame is None or self._t0 is None:
             return None
         ok, frame = cv2.imencode(".jpg", self._reference_frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
         if not ok:
             return None
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, geometry=self._geometry(), reference=self._reference.astype(np.float16),
-                            frame=frame, noise=np.float32(self._noise))
+        np.savez_compressed(
+            buffer, geometry=self._geometry(), frame=frame,
+            clock=np.array([self._t0.timestamp(), self._t, min(self._interval, 1e9), self._noise], np.float64),
+            reference=self._reference.astype(np.float16), previous=_to_uint8(self._previous),
+            template=_to_uint8(np.where(self._running[..., None], self._template, 0)),
+            runs=np.packbits(np.stack([self._running, self._confirmed])), start=self._start.astype(np.float32),
+            still=self._still.astype(np.float16), swap=self._swap.astype(np.float16))
         return buffer.getvalue()
 
     def restore(self, data: bytes) -> bool:
-        """Start from an empty lane ``save`` gave, where it fits this camera's frames and zones (False otherwise:
-        the model learns afresh). Light that changed meanwhile is followed as in any frame (exposure, shade)."""
+        """Go on from a state ``save`` gave, where it fits this camera's frames and zones (False otherwise: the
+        model learns afresh). What happened while the camera was away is judged as across any gap in a stream:
+        light that changed is followed (exposure, shade), at most ``MAX_STEP_S`` of stillness is added."""
+        columns, rows = self._work_size
         try:
             with np.load(io.BytesIO(data)) as saved:
-                geometry, reference = saved["geometry"], saved["reference"].astype(np.float32)
+                if not np.array_equal(saved["geometry"], self._geometry()):
+                    return False
                 frame = cv2.imdecode(saved["frame"], cv2.IMREAD_COLOR)
-                noise = float(saved["noise"])
+                t0, t, interval, noise = (float(v) for v in saved["clock"])
+                state = {name: saved[name].astype(np.float32) for name in
+                         ("reference", "previous", "template", "start", "still", "swap")}
+                runs = np.unpackbits(saved["runs"], count=2 * rows * columns).reshape(2, rows, columns).astype(bool)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return False
-        columns, rows = self._work_size
-        if (not np.array_equal(geometry, self._geometry()) or reference.shape != (rows, columns, 3) or frame is None
-                or frame.shape[:2] != self._frame_shape or not np.isfinite(reference).all()):
+        if frame is None or frame.shape[:2] != self._frame_shape or any(
+                v.shape[:2] != (rows, columns) or not np.isfinite(v).all() for v in state.values()):
             return False
-        self._reference, self._reference_frame, self._noise, self._first_look = reference, frame, noise, []
+        self._reference, self._previous, self._template = state["reference"], state["previous"], state["template"]
+        self._start, self._still, self._swap = state["start"].astype(np.float64), state["still"], state["swap"]
+        self._running, self._confirmed = runs
+        self._reference_frame, self._noise, self._first_look = frame, noise, []
+        self._t0 = datetime.fromtimestamp(t0, timezone.utc)
+        self._t, self._interval, self._reference_frame_at = t, interval, t
         return True
 
     def _geometry(self) -> np.ndarray:
@@ -413,6 +428,10 @@ class LaneAppearance:
         stands_out_seen = np.abs(seen[inside].mean(axis=0) - seen[ring].mean(axis=0)).sum()
         stands_out_expected = np.abs(expected[inside].mean(axis=0) - expected[ring].mean(axis=0)).sum()
         return bool(edge_expected > 1.5 * edge_seen + slack or stands_out_expected > 2.0 * stands_out_seen + slack)
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
 def _median(values: np.ndarray) -> float:
