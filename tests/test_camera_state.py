@@ -25,6 +25,8 @@ from service.db.session import make_engine, session_factory
 from service.evidence import verify_manifest
 from zones.config import parse_zones
 
+pytest_plugins = ["faultkit"]  # fresh_pg_url
+
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 12, 1, 9, 0, 0, tzinfo=TZ)
 PARKED = (300.0, 330.0, 520.0, 470.0)
@@ -275,7 +277,7 @@ def test_the_api_answers_503_while_the_database_is_unreachable(tmp_path):
 
 
 @pytest.mark.postgres
-def test_a_camera_never_waits_on_a_database_that_hangs(tmp_path, pg_url):
+def test_a_camera_never_waits_on_a_database_that_hangs(tmp_path, fresh_pg_url):
     """The database stops answering without closing anything (a partition): the camera goes on at full pace and
     its saves wait in the spool; the drain (the supervisor's thread in `firelane serve`) takes them later."""
     import threading
@@ -285,6 +287,7 @@ def test_a_camera_never_waits_on_a_database_that_hangs(tmp_path, pg_url):
 
     from service.db.session import upgrade
 
+    pg_url = fresh_pg_url  # its own database: this camera's rows must not meet another test's "gate-3"
     upgrade(pg_url)
     with TcpProxy("127.0.0.1", 5432) as proxy:
         engine = make_engine(pg_url_via(pg_url, proxy))
