@@ -9,7 +9,6 @@ import io
 import json
 import zipfile
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -150,9 +149,10 @@ def test_an_api_process_with_no_camera_serves_evidence_from_object_storage(clust
     tampered = f"evidence/{evidence_dir}/02-grace.jpg"
     original = s3_server.client().get_object(Bucket=bucket, Key=tampered)["Body"].read()
     s3_server.client().put_object(Bucket=bucket, Key=tampered, Body=original + b"\0")
-    assert client.get(f"/api/violations/{violation_id}").json()["integrity"] == ["02-grace.jpg: altered (SHA-256 differs)"]
+    altered = ["02-grace.jpg: altered (SHA-256 differs)"]
+    assert client.get(f"/api/violations/{violation_id}").json()["integrity"] == altered, "the review badge"
     refused = client.get(f"/api/violations/{violation_id}/export")
-    assert refused.status_code == 409 and refused.json()["detail"]["problems"] == ["02-grace.jpg: altered (SHA-256 differs)"]
+    assert refused.status_code == 409 and refused.json()["detail"]["problems"] == altered
     code, failures = verify_cli(capsys, monkeypatch, camera_settings, f"s3://{bucket}/evidence/{evidence_dir}")
     assert code == 1 and failures == [f"FAIL {evidence_dir.split('/')[-1]}: 02-grace.jpg: altered (SHA-256 differs)"]
 
