@@ -108,6 +108,7 @@ class EvidenceSet:
     problems: list[str] = field(default_factory=list)  # files that could not be written, with the reason
     signature_sha256: str | None = None  # of the manifest.sig last written (for its evidence row)
     signature_bytes: int | None = None
+    written: tuple[dict, dict | None] | None = None  # the facts and chain of the manifest last written here
 
     @property
     def prefix(self) -> str:
@@ -159,8 +160,15 @@ class EvidenceSet:
         self.problems.append(f"{name}: {reason}")
         log.error("evidence %s/%s not written: %s", self.relative_dir.as_posix(), name, reason)
 
+    def _unlist(self, names: list[str]) -> None:
+        """Take files out of the manifest before they are replaced or removed: a writer that dies in between leaves
+        a file the manifest does not list (incomplete), never a listed file that differs (altered) or is gone."""
+        if [n for n in names if self.files.pop(n, None) is not None] and self.written is not None:
+            self.write_manifest(*self.written)
+
     def add_file(self, name: str, role: str, data: bytes, captured_at: datetime | None) -> None:
         """Put one more file into the violation's evidence (listed, with its hash, by the next manifest)."""
+        self._unlist([name])
         try:
             self.store.put(self.key(name), data)
         except OSError as error:
@@ -185,6 +193,7 @@ class EvidenceSet:
         box = OverlayBox(occupant.box, f"{occupant.class_name} {occupant.confidence:.2f}", alert=True)
         overlay = draw_overlay(image, [zone], [box], header, font_path=self.font_path)
         stem = f"{number:02d}-{role}"
+        self._unlist([f"{stem}.jpg", f"{stem}.clean.jpg"])  # a newer "latest" replaces the last one
         self.add_file(f"{stem}.jpg", role, _jpeg(overlay), captured_at)
         self.add_file(f"{stem}.clean.jpg", f"{role}_clean", _jpeg(image, quality=95), captured_at)
 
@@ -205,12 +214,13 @@ class EvidenceSet:
 
     def discard(self, stem: str) -> None:
         """Remove an interim still (and its clean copy) that a later one replaces."""
-        for name in (f"{stem}.jpg", f"{stem}.clean.jpg"):
-            if self.files.pop(name, None) is not None:
-                try:
-                    self.store.delete(self.key(name))
-                except OSError as error:  # left behind: verify names it as a file the manifest does not list
-                    log.warning("evidence %s not removed: %s", self.key(name), error)
+        names = [n for n in (f"{stem}.jpg", f"{stem}.clean.jpg") if n in self.files]
+        self._unlist(names)
+        for name in names:
+            try:
+                self.store.delete(self.key(name))
+            except OSError as error:  # left behind: verify names it as a file the manifest does not list
+                log.warning("evidence %s not removed: %s", self.key(name), error)
 
     def add_crop(self, image: np.ndarray, box: tuple[float, float, float, float], captured_at: datetime) -> None:
         """The object enlarged, for reading its plate."""
@@ -246,6 +256,7 @@ class EvidenceSet:
             return
         self.manifest_sha256 = hashlib.sha256(data).hexdigest()
         self.manifest_bytes = len(data)
+        self.written = (facts, chain)
         if signature is not None:
             self.signature_sha256, self.signature_bytes = sha256_bytes(signature), len(signature)
 

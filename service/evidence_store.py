@@ -69,6 +69,11 @@ class EvidenceStore(Protocol):
         """The file on disk for a local store (served with range requests); None for object storage."""
 
 
+def snapshot_key(camera_id: str) -> str:
+    """Where a camera's latest frame is shared in object storage (beside the evidence, never verified as it)."""
+    return f"_snapshots/{camera_id}.jpg"
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -127,5 +127,5 @@ def check_signature(manifest: bytes, signature_document: bytes, public_key: Ed25
     try:
         public_key.verify(signature, _signed_bytes(manifest, label))
     except InvalidSignature:
-        return "signature does not match the manifest (altered or forged)"
+        return "signature does not match the manifest (altered, forged, or its writer stopped between the two)"
     return None

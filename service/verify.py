@@ -2,8 +2,9 @@
 whole evidence store, local or in object storage (every camera's chain, and the database's rows when one is given).
 
 Each problem names where it is and what is wrong: a file altered or missing, a manifest not signed or signed by
-another key, a violation whose writer stopped before its manifest (incomplete), a settled violation whose predecessor in its camera's chain is gone (removed), two violations
-claiming the same predecessor or a second chain start (inserted), a database row whose evidence is not there.
+another key, a violation whose writer stopped before its manifest (incomplete), a settled violation whose
+predecessor in its camera's chain is gone (removed), two violations claiming the same predecessor or a second chain
+start (inserted), a database row whose evidence is not there.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ import hashlib
 import io
 import json
 import zipfile
+from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -22,9 +22,11 @@ from service.cli import main
 from service.db.models import Camera, Site, Violation
 from service.db.session import make_engine, session_factory, upgrade
 from service.evidence import MANIFEST, SIGNATURE
-from service.evidence_store import evidence_store
+from service.evidence import EvidenceSet
+from service.evidence_store import LocalEvidenceStore, evidence_store
 from service.settings import Settings, get_settings
 from service.signing import ManifestSigner
+from service.verify import verify_path
 from test_camera_state import CAMERA, ScriptedDetector, frames
 
 pytest_plugins = ["s3kit"]
@@ -41,18 +43,21 @@ class Crash(BaseException):
 
 
 class DiesBeforeItsManifest:
-    """The store as a camera process that is killed after a new violation's stills are uploaded, before its
-    manifest."""
+    """The store as a camera process that is killed after files are uploaded, at its ``manifests``-th manifest from
+    now (1: the next)."""
 
-    def __init__(self, store):
+    def __init__(self, store, manifests: int = 1):
         self.store = store
+        self.manifests = manifests
 
     def __getattr__(self, name):
         return getattr(self.store, name)
 
     def put(self, key: str, data: bytes) -> None:
         if key.endswith(f"/{MANIFEST}"):
-            raise Crash(key)
+            self.manifests -= 1
+            if self.manifests == 0:
+                raise Crash(key)
         self.store.put(key, data)
 
 
@@ -150,9 +155,10 @@ def test_an_api_process_with_no_camera_serves_evidence_from_object_storage(clust
     tampered = f"evidence/{evidence_dir}/02-grace.jpg"
     original = s3_server.client().get_object(Bucket=bucket, Key=tampered)["Body"].read()
     s3_server.client().put_object(Bucket=bucket, Key=tampered, Body=original + b"\0")
-    assert client.get(f"/api/violations/{violation_id}").json()["integrity"] == ["02-grace.jpg: altered (SHA-256 differs)"]
+    altered = ["02-grace.jpg: altered (SHA-256 differs)"]
+    assert client.get(f"/api/violations/{violation_id}").json()["integrity"] == altered, "the review badge"
     refused = client.get(f"/api/violations/{violation_id}/export")
-    assert refused.status_code == 409 and refused.json()["detail"]["problems"] == ["02-grace.jpg: altered (SHA-256 differs)"]
+    assert refused.status_code == 409 and refused.json()["detail"]["problems"] == altered
     code, failures = verify_cli(capsys, monkeypatch, camera_settings, f"s3://{bucket}/evidence/{evidence_dir}")
     assert code == 1 and failures == [f"FAIL {evidence_dir.split('/')[-1]}: 02-grace.jpg: altered (SHA-256 differs)"]
 
@@ -202,3 +208,23 @@ def test_object_storage_that_is_down_marks_the_evidence_incomplete_and_keeps_the
         [row] = session.scalars(select(Violation)).all()
     assert row.id == record.id and row.evidence_complete is False and "s3://firelane-down" in row.evidence_problem
     database.close()
+
+
+def test_a_still_replaced_while_the_writer_dies_reads_as_incomplete_not_altered(tmp_path):
+    """A violation's "latest" still is replaced every 30 s: it leaves the manifest before its new copy is uploaded."""
+    signer = ManifestSigner.load_or_create(tmp_path / "key.pem")
+    store = DiesBeforeItsManifest(LocalEvidenceStore(tmp_path / "evidence"), manifests=0)
+    evidence = EvidenceSet(store, Path("gate-3/v1"), CAMERA, CAMERA.zones[0], None, signer)
+    evidence.add_file("03-latest.jpg", "latest", b"first latest", None)
+    evidence.write_manifest({"id": "v1", "final": False})
+    assert verify_path(tmp_path / "evidence", signer.public_key).problems == []
+    store.manifests = 2  # the manifest that unlists the old copy is written; the one after it never is
+    evidence.add_file("03-latest.jpg", "latest", b"second latest", None)
+    with pytest.raises(Crash):
+        evidence.write_manifest({"id": "v1", "final": False})
+    problems = verify_path(tmp_path / "evidence", signer.public_key).problems
+    assert "gate-3/v1: files the manifest does not list: 03-latest.jpg (written after it: incomplete, or added)" \
+        in problems and not any("SHA-256 differs" in p or "missing" in p for p in problems), problems
+    # the signature goes just before its manifest: dying between the two is said as such
+    assert [p for p in problems if "signature" in p] == [
+        "gate-3/v1: signature does not match the manifest (altered, forged, or its writer stopped between the two)"]

@@ -122,6 +122,10 @@ def test_an_api_process_with_no_camera_shows_its_status_and_serves_its_evidence(
     live = registration.wait_live(lambda s: s.get("running") and any(z["occupied"] for z in s.get("zones", [])),
                                   90, "the camera's status through the API process")
     assert live["here"] is False and live["state"] == "running" and live["last_frame_at"]
+    with api.client() as client:  # the zone editor's picture, shared through object storage
+        snapshot = wait_until(lambda: (r := client.get(f"/api/cameras/{registration.camera_id}/snapshot"))
+                              .status_code == 200 and r, 30, 1.0, "the snapshot")
+        assert snapshot.headers["content-type"] == "image/jpeg" and snapshot.content[:2] == b"\xff\xd8"
 
     with api.client() as client:
         violation = wait_until(lambda: client.get("/api/violations", params={"camera": registration.camera_id})

@@ -22,6 +22,7 @@ from test_api import (  # noqa: F401 - fixtures used by name
 
 from service.api import security
 from service.camera.workers import CameraStatus
+from service.db import camera_states
 
 
 def cookie_client(world: World, username: str) -> TestClient:
@@ -133,6 +134,22 @@ def test_live_state(world: World) -> None:
     assert admin.get("/api/cameras/camB/live").json()["problem"] == "no zones drawn yet"
     assert prop_a.get("/api/cameras/camB/live").status_code == 404
     assert cookie_client(world, "police").get("/api/cameras/camA/live").status_code == 403
+
+
+def test_live_state_from_another_process(world: World) -> None:
+    """An API process that runs no camera shows what the camera's process last wrote to the shared state."""
+    admin = cookie_client(world, "admin")
+    zones = [{"id": "lane-a", "name": "北侧", "occupied": True, "violations": 1, "longest_dwell_s": 80.0}]
+    frame_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+    with world.app.state.sessions.begin() as session:
+        camera_states.set_status(session, "camA", "running", None, datetime.now(timezone.utc), frame_at, zones)
+    live = admin.get("/api/cameras/camA/live").json()
+    assert (live["running"], live["here"], live["state"], live["zones"]) == (True, False, "running", zones)
+    assert datetime.fromisoformat(live["last_frame_at"]) == frame_at and live["objects"] == []
+    with world.app.state.sessions.begin() as session:  # its process stopped reporting 40 s ago (killed, cut off)
+        camera_states.set_status(session, "camA", "running", None, datetime.now(timezone.utc) - timedelta(seconds=40))
+    stale = admin.get("/api/cameras/camA/live").json()
+    assert (stale["running"], stale["state"], stale["zones"]) == (False, "stale", [])
 
 
 def test_violation_counts_scoped(world: World) -> None:

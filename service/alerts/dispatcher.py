@@ -11,6 +11,11 @@ during a network call would stall the pipeline's writes; there a row is claimed 
 UPDATE that moves ``next_attempt_at`` out by ``lease_s``, then sent outside any transaction (a crash
 after the claim delays that message by the lease, it does not lose it).
 
+In a cluster the dispatchers run in one process only, the leader (service.leader). Should it die between the
+receiver's answer and its commit, the row stays due and the next leader sends it again under the same
+``Idempotency-Key``: delivery is at least once, with at most one repeat per message in flight when a dispatcher
+dies; receivers drop repeats by that key.
+
 Dead letters. A permanent failure (HTTP 4xx other than 408/429) or the last allowed attempt leaves a row
 with ``delivered_at IS NULL AND attempts >= max_attempts``: kept for inspection, never retried. Nothing is
 added to the schema for this; to retry such rows, set their ``attempts`` back to 0 (raising

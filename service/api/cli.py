@@ -51,7 +51,8 @@ def add_commands(subparsers: Any) -> None:
     serve.add_argument("--host", help="address to listen on (default FIRELANE_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default FIRELANE_PORT, 8000)")
     serve.add_argument("--no-cameras", action="store_true",
-                       help="API only: run no camera (FIRELANE_RUN_CAMERAS=false); camera status comes from the database")
+                       help="API only: run no camera (FIRELANE_RUN_CAMERAS=false); camera status comes from the "
+                       "database")
     serve.set_defaults(handler=cmd_serve)
 
     db = subparsers.add_parser("db", help="database maintenance")

@@ -520,7 +520,8 @@ class CameraPipeline:
         return f"{self.camera.camera_id}/{WAITING_DIR}/{key}.jpg"
 
     def _write_waiting(self) -> dict[str, str]:
-        """Rest frames of occupants resting a while (not every passer-by) on disk, so "begin" survives a restart."""
+        """Rest frames of occupants resting a while (not every passer-by) in the evidence store, so "begin" survives
+        a restart, on this machine or another."""
         assert self.engine is not None
         grace = {z.id: z.grace_s for z in self.camera.zones}
         written = {}

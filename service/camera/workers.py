@@ -30,7 +30,7 @@ from service.db.camera_states import HEARTBEAT_S
 from service.db.errors import OutageLog
 from service.db.models import Camera
 from service.db.zones import current_zones
-from service.evidence_store import evidence_store
+from service.evidence_store import evidence_store, snapshot_key
 from service.settings import Settings
 from service.signing import ManifestSigner
 from zones.config import CameraZones, ZoneFileError, parse_zones
@@ -218,7 +218,9 @@ class CameraWorker(threading.Thread):
             if ok:
                 partial.write_bytes(data.tobytes())
                 partial.replace(self.snapshot_path)
-        except OSError as error:  # a full disk costs the snapshot, not the camera
+                if self.settings.evidence_url:  # shared: API processes on other machines show it too
+                    evidence_store(self.settings).put(snapshot_key(self.camera_id), data.tobytes())
+        except OSError as error:  # a full disk or object storage down costs the snapshot, not the camera
             partial.unlink(missing_ok=True)
             log.warning("camera %s: snapshot not written: %s", self.camera_id, error.strerror or error)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 
 from service.api.deps import SessionDep, SettingsDep, require_roles, site_scope
@@ -23,6 +23,7 @@ from service.api.schemas import CameraIdPath
 from service.api.ui_schemas import LiveOut
 from service.db import camera_states, cameras
 from service.db.errors import NotFoundError
+from service.evidence_store import EvidenceMissing, snapshot_key
 from service.db.models import User
 
 router = APIRouter(prefix="/api/cameras", tags=["live"])
@@ -54,13 +55,21 @@ def _hide_credentials(text: str | None, user: User) -> str | None:
     summary="The latest frame of a running camera (the zone editor draws on it)",
 )
 def get_snapshot(
-    camera_id: CameraIdPath, session: SessionDep, settings: SettingsDep, user: CameraViewer
-) -> FileResponse:
+    camera_id: CameraIdPath, request: Request, session: SessionDep, settings: SettingsDep, user: CameraViewer
+) -> Response:
+    """From this machine when it runs the camera, else from object storage (where the camera's process shares it)."""
     camera = cameras.get_camera(session, camera_id, only_site_id=site_scope(user))
     path = snapshot_path(settings.out_dir, camera.id)
-    if path is None:
-        raise NotFoundError(f"camera {camera.id!r} has no snapshot yet")
-    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    if path is not None:
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    if settings.evidence_url:
+        try:
+            data = request.app.state.evidence_store.read(snapshot_key(camera.id))
+        except EvidenceMissing:
+            pass
+        else:
+            return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    raise NotFoundError(f"camera {camera.id!r} has no snapshot yet")
 
 
 @router.get(
