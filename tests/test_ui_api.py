@@ -96,7 +96,7 @@ def test_snapshot_scoped_like_cameras(world: World) -> None:
         assert response.status_code == 200 and response.content == data
         assert response.headers["content-type"] == "image/jpeg" and response.headers["cache-control"] == "no-store"
     assert prop_b.get("/api/cameras/camA/snapshot").status_code == 404  # another site's camera does not exist
-    assert prop_b.get("/api/cameras/camB/snapshot").json() == {"detail": "camera 'camB' has no snapshot yet"}
+    assert prop_b.get("/api/cameras/camB/snapshot").json()["detail"] == "camera 'camB' has no snapshot yet"
     assert admin.get("/api/cameras/nope/snapshot").status_code == 404
     assert cookie_client(world, "police").get("/api/cameras/camA/snapshot").status_code == 403
     assert TestClient(world.app).get("/api/cameras/camA/snapshot").status_code == 401

@@ -1,4 +1,4 @@
-"""A camera as it is now: the latest snapshot the worker saved and what it currently detects.
+"""A camera as it is now: its latest snapshot (saved by its worker, or grabbed on demand) and what it detects.
 
 For operators (drawing zones) and the property staff of the camera's site; others get 404 for
 cameras of other sites, as everywhere else.
@@ -6,21 +6,25 @@ cameras of other sites, as everywhere else.
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 from typing import Annotated
 
+import cv2
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
-from service.api.deps import SessionDep, SettingsDep, require_roles, site_scope
-from service.api.schemas import CameraIdPath
+from detector.sources import SourceError, redact_url
+from service.api.deps import OperatorUser, SessionDep, SettingsDep, StrictJSONRoute, require_roles, site_scope
+from service.api.schemas import CameraIdPath, ProblemsResponse, ProbeOut, SnapshotOut, SourceProbe
 from service.api.ui_schemas import LiveOut
-from service.db import cameras
+from service.camera.snapshot import grab_frame, take_snapshot
+from service.db import audit, cameras
 from service.db.errors import NotFoundError
 from service.db.models import User
 
-router = APIRouter(prefix="/api/cameras", tags=["live"])
+router = APIRouter(prefix="/api/cameras", tags=["live"], route_class=StrictJSONRoute)
 CameraViewer = Annotated[User, Depends(require_roles("operator", "property"))]
 _CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 
@@ -55,6 +59,38 @@ def get_snapshot(
     if path is None:
         raise NotFoundError(f"camera {camera.id!r} has no snapshot yet")
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/probe",
+    response_model=ProbeOut,
+    responses={422: {"model": ProblemsResponse, "description": "the source gave no frame in time"}},
+    summary="Test a source URL before saving a camera: one frame, at once",
+)
+def probe_source(body: SourceProbe, _: OperatorUser) -> ProbeOut:
+    image = grab_frame(body.source_url)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise SourceError(f"{redact_url(body.source_url)} gave no frame (not a video or image, or unreadable)")
+    encoded = base64.b64encode(data.tobytes()).decode("ascii")
+    return ProbeOut(width=image.shape[1], height=image.shape[0], image=f"data:image/jpeg;base64,{encoded}")
+
+
+@router.post(
+    "/{camera_id}/snapshot",
+    response_model=SnapshotOut,
+    responses={422: {"model": ProblemsResponse, "description": "the source gave no frame in time"}},
+    summary="Grab a frame from the camera's source now and keep it as its snapshot, with its real frame size",
+)
+def take_camera_snapshot(
+    camera_id: CameraIdPath, session: SessionDep, settings: SettingsDep, user: OperatorUser
+) -> SnapshotOut:
+    camera = cameras.get_camera(session, camera_id)
+    width, height, taken_at = take_snapshot(camera.source_url, settings.out_dir, camera.id)
+    cameras.update_camera(session, camera, {"frame_width": width, "frame_height": height})
+    audit.record(session, user.id, "camera.snapshot", f"camera:{camera.id}", {"width": width, "height": height})
+    session.commit()
+    return SnapshotOut(camera_id=camera.id, width=width, height=height, taken_at=taken_at)
 
 
 @router.get(
