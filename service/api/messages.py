@@ -126,6 +126,11 @@ OWN: list[tuple[str, str]] = [
     (r"(?P<source>.+): none of the images could be decoded", "{source}：所有图片都无法解码"),
     (r"(?P<source>.+): not a decodable video \(corrupt, truncated or unsupported codec\)",
      "{source}：无法解码的视频（损坏、不完整或编码不支持）"),
+    # camera workers (service.camera.workers, detector.sources), shown with the camera's state
+    (r"no zones drawn yet", "尚未绘制区域"),
+    (r"camera (?P<id>\S+) zones v(?P<v>\d+): (?P<problems>.+)", "摄像头 {id} 的区域（版本 v{v}）无效：{problems}"),
+    (r"could not open stream", "无法打开视频流"),
+    (r"stream stopped delivering frames", "视频流中断，不再有画面"),
     # zone files (zones.config, zones.schedule, service.db.zones)
     (r"top level must be an object with camera_id, frame_size and zones", "区域文件必须是包含 camera_id、frame_size 和 zones 的对象"),
     (r"id must be 1-128 characters of letters, digits, '-', '_' or '\.'", "编号须为 1–128 个字母、数字、“-”“_”或“.”"),

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse
 
 from detector.sources import SourceError, redact_url
 from service.api.deps import OperatorUser, SessionDep, SettingsDep, StrictJSONRoute, require_roles, site_scope
+from service.api.messages import translate
 from service.api.schemas import CameraIdPath, ProblemsResponse, ProbeOut, SnapshotOut, SourceProbe
 from service.api.ui_schemas import LiveOut
 from service.camera.snapshot import grab_frame, take_snapshot
@@ -106,16 +107,20 @@ def get_live(camera_id: CameraIdPath, request: Request, session: SessionDep, use
     status = supervisor.status(camera.id) if supervisor is not None else None
     problems = getattr(supervisor, "problems", None) or {}
     problem = _hide_credentials(problems.get(camera.id), user)
+    problem_zh = translate(problem) if problem else None
     if status is None:
-        return LiveOut(camera_id=camera.id, running=False, problem=problem)
+        return LiveOut(camera_id=camera.id, running=False, problem=problem, problem_zh=problem_zh)
+    error = _hide_credentials(status.error, user)
     return LiveOut(
         camera_id=camera.id,
         running=True,
         state=status.state,
         frames=status.frames,
         last_frame_at=status.last_frame_at,
-        error=_hide_credentials(status.error, user),
+        error=error,
+        error_zh=translate(error) if error else None,
         problem=problem,
+        problem_zh=problem_zh,
         zone_version=status.zone_version,
         objects=list(status.objects),  # the worker swaps whole lists: a copy of the reference is consistent
         zones=list(status.zones),
