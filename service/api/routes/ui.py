@@ -54,9 +54,9 @@ PAGES = {
     p.name: p
     for p in (
         Page("dashboard", "/ui/dashboard", "概览", "Dashboard", frozenset({"operator", "property", "police"})),
-        Page("zones", "/ui/zones", "区域编辑", "Zones", frozenset({"operator"})),
         Page("sites", "/ui/sites", "小区", "Sites", frozenset({"operator"})),
         Page("cameras", "/ui/cameras", "摄像头", "Cameras", frozenset({"operator"})),
+        Page("zones", "/ui/zones", "区域编辑", "Zones", frozenset({"operator"})),
         Page("users", "/ui/users", "用户", "Users", frozenset({"operator"})),
         Page("review", "/ui/review", "违法审核", "Review", frozenset({"police", "operator"})),
         Page("alerts", "/ui/alerts", "告警处理", "Alerts", frozenset({"property", "operator"})),
