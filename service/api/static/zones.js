@@ -247,7 +247,7 @@
       }));
     }
     if (zone.ground && zone.ground.corners) g.append(groundShape(zone.ground, selected, k));
-    if (selected) {
+    if (selected && state.mode !== "ground") { // while calibrating, clicks on a zone corner place a ground corner
       zone.polygon.forEach(([x, y], j) => {
         const first = j === 0 && !zone.closed && zone.polygon.length >= 3;
         g.append(el("circle", {
