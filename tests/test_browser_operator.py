@@ -19,18 +19,28 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-
 from faultkit import MjpegServer, parked_scene_frames
-from service.api.app import create_app
-from service.settings import Settings
+from playwright.sync_api import BrowserContext, Page, expect
 from test_browser import (  # noqa: F401 - fixtures: the browser, a context, console watching, cheap hashing
-    ADMIN_PASSWORD, PASSWORD, SECRET, Console, Served, api_json, browser, cheap_hashing, console, context, login,
+    ADMIN_PASSWORD,
+    PASSWORD,
+    SECRET,
+    Console,
+    Served,
+    api_json,
+    browser,
+    cheap_hashing,
+    console,
+    context,
+    login,
     screenshot,
 )
 
-from playwright.sync_api import BrowserContext, Page, expect
+from service.api.app import create_app
+from service.settings import Settings
 
 DEMO_FRAME = (960, 540)
+NEW_PASSWORD = "lane keeper 2024"
 LANE = [(34, 500), (926, 500), (818, 335), (142, 335)]  # the demo's fire lane, corners in drawing order
 
 
@@ -74,8 +84,12 @@ def click_frame(page: Page, points: list[tuple[float, float]]) -> None:
         page.mouse.click(box["x"] + x * box["width"] / DEMO_FRAME[0], box["y"] + y * box["height"] / DEMO_FRAME[1])
 
 
-def test_operator_sets_up_a_site_in_the_browser(context: BrowserContext, serving: Served, console: Console,
-                                                camera_stream: MjpegServer) -> None:
+def test_operator_sets_up_a_site_in_the_browser(
+    context: BrowserContext,  # noqa: F811 - test_browser's fixture
+    serving: Served,
+    console: Console,  # noqa: F811 - test_browser's fixture
+    camera_stream: MjpegServer,
+) -> None:
     # a site: a bad code is refused in Chinese (the English beneath), then saved
     page = login(context, serving, "admin", ADMIN_PASSWORD, "/ui/sites", console)
     expect(page.locator("#no-sites")).to_be_visible()
@@ -126,6 +140,19 @@ def test_operator_sets_up_a_site_in_the_browser(context: BrowserContext, serving
     expect(page.locator("#user-rows tr[data-username='garden-staff']")).to_contain_text("花园小区")
     staff = next(u for u in api_json(page, serving, "/api/users") if u["username"] == "garden-staff")
     assert (staff["role"], staff["site_id"], staff["active"]) == ("property", site["id"], True)
+    # a password reset: too short is refused in Chinese, then the new one works
+    page.click("#user-rows tr[data-username='garden-staff'] button")
+    page.fill("#user-password", "short")
+    page.click("#save-user")
+    expect(page.locator("#user-problems li").first).to_contain_text("密码：密码至少 10 个字符")
+    page.fill("#user-password", NEW_PASSWORD)
+    page.click("#save-user")
+    expect(page.locator("#user-status")).to_contain_text("密码已重置")
+    token = page.request.post(serving.url + "/api/auth/token",
+                              form={"username": "garden-staff", "password": NEW_PASSWORD})
+    assert token.ok, token.text()
+    page.goto(serving.url + "/ui/sites")
+    expect(page.locator("#site-rows tr[data-code='garden-a']")).to_contain_text("garden-staff")  # its staff
 
     # the zone, drawn on the snapshot taken when the camera was added; closed by clicking its first point
     page.goto(serving.url + "/ui/zones?camera=gate")

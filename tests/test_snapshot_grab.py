@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-
 from faultkit import DEMO_VIDEO, MjpegServer, parked_scene_frames, refusing_port
+
 from service.api.app import create_app
 from service.db.models import AuditEntry, Camera
 from service.settings import Settings

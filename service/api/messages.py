@@ -169,19 +169,19 @@ OWN: list[tuple[str, str]] = [
      "角点没有按矩形的顺序排列：连线自相交（“蝴蝶结”）"),
     (r"corners outline a concave shape: a rectangle on the ground always looks convex; one is misplaced",
      "角点围成凹四边形：地面上的矩形在画面中总是凸的，有一个角点放错了"),
-    (r"the points barely fix the perspective \(ill-conditioned homography\): "
-     r"spread four or more over the lane, no three on one line",
+    ((r"the points barely fix the perspective \(ill-conditioned homography\): "
+      r"spread four or more over the lane, no three on one line"),
      "这些点几乎无法确定透视关系：请在车道上分散取 4 个以上的点，任意 3 点不共线"),
     (r"the points cannot all be in front of one camera: their image and ground orders disagree \(swapped points\?\)",
      "这些点不可能都在同一台摄像头前方：画面与地面上的顺序不一致（点的顺序颠倒了？）"),
-    (r"the reference points disagree: the best perspective misses one by (?P<m>.+) m "
-     r"\(a typo in a distance, or a point not on the ground\)",
+    ((r"the reference points disagree: the best perspective misses one by (?P<m>.+) m "
+      r"\(a typo in a distance, or a point not on the ground\)"),
      "参照点互相矛盾：最佳透视仍有一点偏差 {m} 米（距离填错，或有点不在地面上）"),
     (r"zone polygon must be a valid polygon with an area", "区域多边形必须有效且有面积"),
     (r"zone point \((?P<x>.+), (?P<y>.+)\) lies beyond the horizon of this calibration",
      "区域顶点（{x}, {y}）在此标定的地平线以外"),
-    (r"zone point \((?P<x>.+), (?P<y>.+)\) maps (?P<d>.+) m from the calibration: it is at the horizon, "
-     r"where a pixel spans kilometres; keep zones on the visible ground",
+    ((r"zone point \((?P<x>.+), (?P<y>.+)\) maps (?P<d>.+) m from the calibration: it is at the horizon, "
+      r"where a pixel spans kilometres; keep zones on the visible ground"),
      "区域顶点（{x}, {y}）距标定矩形 {d} 米，已接近地平线：请把区域画在可见的地面上"),
     (r"footprint_polygon needs lane and depth_m together, or neither", "车道与纵深须同时给出或都不给"),
     (r"box bottom edge \(y=(?P<y>.+)\) lies at or beyond the horizon of this calibration", "目标框底边（y={y}）在地平线以外"),

@@ -16,9 +16,22 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
 from detector.sources import SourceError, redact_url
-from service.api.deps import OperatorUser, SessionDep, SettingsDep, StrictJSONRoute, require_roles, site_scope
+from service.api.deps import (
+    OperatorUser,
+    SessionDep,
+    SettingsDep,
+    StrictJSONRoute,
+    require_roles,
+    site_scope,
+)
 from service.api.messages import translate
-from service.api.schemas import CameraIdPath, ProblemsResponse, ProbeOut, SnapshotOut, SourceProbe
+from service.api.schemas import (
+    CameraIdPath,
+    ProbeOut,
+    ProblemsResponse,
+    SnapshotOut,
+    SourceProbe,
+)
 from service.api.ui_schemas import LiveOut
 from service.camera.snapshot import grab_frame, take_snapshot
 from service.db import audit, cameras
