@@ -191,5 +191,11 @@ def test_refusals_carry_chinese_next_to_english(client: TestClient) -> None:
              "zones": [{"id": "z", "polygon": [[0, 0], [10, 0]], "grace_s": -1}]}
     refused = client.put("/api/cameras/c1/zones", json=zones, headers=auth).json()
     assert refused["detail_zh"] == ["区域 'z'：允许停留（秒）：不能小于 0"]
+    lane = [[34, 500], [926, 500], [818, 335], [142, 335]]
+    bow_tie = {"corners": [lane[0], lane[2], lane[1], lane[3]], "width_m": 7.5, "length_m": 20}
+    zones["zones"] = [{"id": "z", "polygon": lane, "ground": bow_tie}]
+    zones["frame_size"] = [960, 540]
+    refused = client.put("/api/cameras/c1/zones", json=zones, headers=auth).json()
+    assert refused["detail_zh"] == ["区域 'z'：地面标定：角点没有按矩形的顺序排列：连线自相交（“蝴蝶结”）"]
     anonymous = client.get("/api/users").json()
     assert anonymous == {"detail": "not logged in", "detail_zh": ["未登录"]}
