@@ -190,4 +190,14 @@ def test_operator_sets_up_a_site_in_the_browser(
     expect(row.locator(".badge.state-running")).to_have_text("运行中", timeout=90_000)
     expect(row).to_contain_text(re.compile(r"\d+ 帧"))
     screenshot(page, "test_operator_sets_up_a_site_running")
+
+    # on a phone the pages' own content fits the screen (wide tables scroll inside their card)
+    page.set_viewport_size({"width": 390, "height": 844})
+    for name in ("sites", "cameras", "users", "zones"):
+        page.goto(f"{serving.url}/ui/{name}")
+        expect(page.locator("h1")).to_be_visible()
+        overflow = page.evaluate("() => [...document.querySelectorAll('main .card, main .page-head')]"
+                                 ".map((e) => e.getBoundingClientRect().right).filter((r) => r > innerWidth + 1)")
+        assert overflow == [], (name, overflow)
+        screenshot(page, f"test_operator_sets_up_a_site_390_{name}")
     assert console.errors == []
