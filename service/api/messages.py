@@ -14,7 +14,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic_core._pydantic_core import list_all_errors
+try:  # pydantic-core's catalogue of its errors and their English templates (not re-exported at the top level)
+    from pydantic_core._pydantic_core import list_all_errors
+except ImportError:  # pragma: no cover - a pydantic-core without it: its messages in text form get no Chinese
+    def list_all_errors() -> list[dict[str, Any]]:
+        return []
 
 FALLBACK = "服务器拒绝了请求（原因见英文说明）"
 
