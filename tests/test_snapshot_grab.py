@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from faultkit import DEMO_VIDEO, MjpegServer, parked_scene_frames, refusing_port
+from faultkit import DEMO_VIDEO, MjpegServer, TcpProxy, parked_scene_frames, refusing_port
 
 from service.api.app import create_app
 from service.db.models import AuditEntry, Camera
@@ -23,7 +23,8 @@ ADMIN_PASSWORD = "admin-password-1"
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(_env_file=None, out_dir=tmp_path / "out", database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-                        evidence_dir=tmp_path / "evidence", secret_key="s" * 40, admin_password=ADMIN_PASSWORD)
+                        evidence_dir=tmp_path / "evidence", secret_key="s" * 40, admin_password=ADMIN_PASSWORD,
+                        snapshot_timeout_s=2.0)
     with TestClient(create_app(settings)) as client:
         token = client.post("/api/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}).json()
         client.headers["Authorization"] = f"Bearer {token['access_token']}"
@@ -98,3 +99,15 @@ def test_only_operators_grab_pictures(client: TestClient) -> None:
     token = client.post("/api/auth/token", data={"username": "prop", "password": "correct horse battery"}).json()
     headers = {"Authorization": f"Bearer {token['access_token']}"}
     assert client.post("/api/cameras/probe", json={"source_url": str(DEMO_VIDEO)}, headers=headers).status_code == 403
+
+
+def test_a_camera_that_hangs_is_refused_in_bounded_time(client: TestClient, camera_stream: MjpegServer) -> None:
+    """A network that silently drops every byte (the connection opens, nothing comes): refused after the timeout."""
+    with TcpProxy(camera_stream.host, camera_stream.port) as proxy:
+        proxy.stall()
+        url = f"http://{proxy.address[0]}:{proxy.address[1]}{camera_stream.path}"
+        refused = client.post("/api/cameras/probe", json={"source_url": url})
+    assert refused.status_code == 422
+    [problem] = refused.json()["detail"]["problems"]
+    assert problem in (f"no frame from {url} within 2 s", f"could not open {url} within 2 s")
+    assert "2 秒内" in refused.json()["detail_zh"][0]

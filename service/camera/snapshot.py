@@ -16,7 +16,6 @@ import numpy as np
 
 from detector.sources import STREAM_SCHEMES, SourceError, open_source, redact_url
 
-SNAPSHOT_TIMEOUT_S = 10.0  # a camera that gives no frame in this time is reported, not waited for
 _UTC = ZoneInfo("UTC")
 
 
@@ -49,7 +48,7 @@ def _grab_file(spec: str) -> np.ndarray:
     return frame.image
 
 
-def grab_frame(source_url: str, timeout_s: float = SNAPSHOT_TIMEOUT_S) -> np.ndarray:
+def grab_frame(source_url: str, timeout_s: float) -> np.ndarray:
     """One frame (BGR) from a stream, video file, image or folder of stills; SourceError when there is none in
     ``timeout_s``. The grab runs on its own thread, so a source that hangs past its own timeouts costs a thread
     until the decoder gives up, never the request."""
@@ -90,8 +89,7 @@ def write_snapshot(path: Path, image: np.ndarray) -> None:
         raise
 
 
-def take_snapshot(source_url: str, out_dir: Path, camera_id: str, timeout_s: float = SNAPSHOT_TIMEOUT_S
-                  ) -> tuple[int, int, datetime]:
+def take_snapshot(source_url: str, out_dir: Path, camera_id: str, timeout_s: float) -> tuple[int, int, datetime]:
     """Grab a frame and keep it as the camera's picture: (width, height, when)."""
     image = grab_frame(source_url, timeout_s)
     write_snapshot(snapshot_file(out_dir, camera_id), image)

@@ -81,8 +81,8 @@ def get_snapshot(
     responses={422: {"model": ProblemsResponse, "description": "the source gave no frame in time"}},
     summary="Test a source URL before saving a camera: one frame, at once",
 )
-def probe_source(body: SourceProbe, _: OperatorUser) -> ProbeOut:
-    image = grab_frame(body.source_url)
+def probe_source(body: SourceProbe, settings: SettingsDep, _: OperatorUser) -> ProbeOut:
+    image = grab_frame(body.source_url, settings.snapshot_timeout_s)
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:
         raise SourceError(f"{redact_url(body.source_url)} gave no frame (not a video or image, or unreadable)")
@@ -100,7 +100,7 @@ def take_camera_snapshot(
     camera_id: CameraIdPath, session: SessionDep, settings: SettingsDep, user: OperatorUser
 ) -> SnapshotOut:
     camera = cameras.get_camera(session, camera_id)
-    width, height, taken_at = take_snapshot(camera.source_url, settings.out_dir, camera.id)
+    width, height, taken_at = take_snapshot(camera.source_url, settings.out_dir, camera.id, settings.snapshot_timeout_s)
     cameras.update_camera(session, camera, {"frame_width": width, "frame_height": height})
     audit.record(session, user.id, "camera.snapshot", f"camera:{camera.id}", {"width": width, "height": height})
     session.commit()
