@@ -11,7 +11,13 @@ import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from faultkit import DEMO_VIDEO, MjpegServer, TcpProxy, parked_scene_frames, refusing_port
+from faultkit import (
+    DEMO_VIDEO,
+    MjpegServer,
+    TcpProxy,
+    parked_scene_frames,
+    refusing_port,
+)
 
 from service.api.app import create_app
 from service.db.models import AuditEntry, Camera
