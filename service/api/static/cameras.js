@@ -59,7 +59,7 @@
     },
     el("td", {}, el("strong", { text: camera.name }), el("code", { class: "en", text: camera.id })),
     el("td", { text: siteName(camera.site_id) }),
-    el("td", {}, el("code", { text: camera.source_url }),
+    el("td", { class: "source" }, el("code", { text: camera.source_url }),
       camera.frame_width ? el("small", { class: "en", text: `${camera.frame_width}×${camera.frame_height}` }) : ""),
     el("td", { text: `${camera.fps} 帧/秒` }),
     el("td", { class: "status-cell" }, statusOf(camera)),
