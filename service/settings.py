@@ -132,6 +132,9 @@ class Settings(BaseSettings):
             return key
         raise RuntimeError(f"{path}: could not read or create the secret key")
 
+    snapshot_timeout_s: float = Field(10.0, gt=0, le=60, description="a camera's picture on demand (test connection, "
+                                      "snapshot): a source that gives no frame in this time is refused")
+
     # alert delivery (service.alerts): a channel is on when its URL / host is set
     webhook_url: str | None = Field(None, description="POST each new violation here (signed, see service.alerts.webhook)")
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for X-Firelane-Signature; required with webhook_url")

@@ -38,6 +38,7 @@ OPERATOR_ONLY = {"enabled": False, "include-name": [
     "POST /api/cameras", "PATCH /api/cameras/{camera_id}", "DELETE /api/cameras/{camera_id}",
     "PUT /api/cameras/{camera_id}/zones", "GET /api/users", "POST /api/users", "GET /api/users/{user_id}",
     "PATCH /api/users/{user_id}", "DELETE /api/users/{user_id}", "GET /api/audit",
+    "POST /api/cameras/probe", "POST /api/cameras/{camera_id}/snapshot",
 ]}
 # A weekly report renders HTML and PDF for every site the caller sees, seconds each: a few examples, and none
 # for the operator, whose fuzzing has added sites by then (police and property staff send the same parameters).

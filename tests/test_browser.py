@@ -319,6 +319,7 @@ def api_json(page: Page, served: Served, url: str) -> Any:
 
 def click_on_frame(page: Page, points: list[tuple[float, float]]) -> None:
     """Click frame pixels ``points`` on the snapshot (it is scaled to the page's width)."""
+    page.locator("#overlay").scroll_into_view_if_needed()  # filling the side panel's fields may have scrolled it away
     box = page.locator("#overlay").bounding_box()
     assert box is not None
     for x, y in points:
@@ -336,7 +337,8 @@ def screen_point(page: Page, x: float, y: float) -> tuple[float, float]:
 
 def test_operator_draws_saves_and_gets_refused(context: BrowserContext, served: Served, console: Console) -> None:
     page = login(context, served, "admin", ADMIN_PASSWORD, "/ui/zones", console)
-    expect(page.locator("nav.nav a")).to_have_text([re.compile("概览"), re.compile("区域编辑"),
+    expect(page.locator("nav.nav a")).to_have_text([re.compile("概览"), re.compile("小区"), re.compile("摄像头"),
+                                                    re.compile("区域编辑"), re.compile("用户"),
                                                     re.compile("违法审核"), re.compile("告警处理")])
     expect(page.locator("#camera-select")).to_have_value("camA")
     page.wait_for_function("() => document.getElementById('snapshot').naturalWidth === 1280")
@@ -394,6 +396,7 @@ def test_operator_draws_saves_and_gets_refused(context: BrowserContext, served: 
     problems = page.locator("#problem-list li")
     expect(page.locator("#problems")).to_be_visible()
     expect(problems.first).to_contain_text("zone 'lane-b': polygon is invalid (Self-intersection")
+    expect(problems.first).to_contain_text("区域 'lane-b'：多边形无效（自相交")  # Chinese first
     expect(page.locator("#save-status")).to_contain_text("未保存")
     expect(page.locator("#zone-list")).to_contain_text("有错误")
     assert [v["version"] for v in api_json(page, served, "/api/cameras/camA/zones/versions")] == [1]

@@ -6,13 +6,19 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from detector.sources import SourceError
 from service.api.bootstrap import ensure_first_operator
 from service.api.limits import BodySizeLimit
+from service.api.messages import error_body
 from service.api.routes import alerts, auth, cameras, live, meta, overview, sites, ui, users, violations
 from service.api.routes import closed_loop, closed_loop_ui  # ledger, hotspots, offenders, weekly reports
 from service.db.errors import ConflictError, InvalidError, NotFoundError
@@ -43,35 +49,52 @@ async def security_headers(request: Request, call_next):  # noqa: ANN201 - Starl
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    """Every refusal keeps its English ``detail`` and carries ``detail_zh`` (service.api.messages) for the pages."""
+
+    def refuse(detail: Any, status_code: int, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse(error_body(detail), status_code, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        return refuse(error.detail, error.status_code, getattr(error, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        return refuse(jsonable_encoder(error.errors()), status.HTTP_422_UNPROCESSABLE_CONTENT)
+
     @app.exception_handler(NotFoundError)
     async def not_found(_: Request, error: NotFoundError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status.HTTP_404_NOT_FOUND)
+        return refuse(str(error), status.HTTP_404_NOT_FOUND)
 
     @app.exception_handler(ConflictError)
     async def conflict(_: Request, error: ConflictError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status.HTTP_409_CONFLICT)
+        return refuse(str(error), status.HTTP_409_CONFLICT)
 
     @app.exception_handler(IntegrityError)
     async def integrity(_: Request, error: IntegrityError) -> JSONResponse:
         # A race the checks before it could not see (two saves at once): nothing was stored.
-        return JSONResponse({"detail": "conflicts with stored data (changed concurrently?); nothing saved"},
-                            status.HTTP_409_CONFLICT)
+        return refuse("conflicts with stored data (changed concurrently?); nothing saved", status.HTTP_409_CONFLICT)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
     async def database_unavailable(_: Request, error: Exception) -> JSONResponse:
         # The database is unreachable for now (cameras keep their violations in the spool meanwhile).
         log.warning("database unavailable: %s", str(error).splitlines()[0][:200])
-        return JSONResponse({"detail": "database unavailable; try again shortly"},
-                            status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
+        return refuse("database unavailable; try again shortly", status.HTTP_503_SERVICE_UNAVAILABLE,
+                      {"Retry-After": "5"})
 
     @app.exception_handler(InvalidError)
     async def invalid(_: Request, error: InvalidError) -> JSONResponse:
-        return JSONResponse({"detail": {"problems": error.problems}}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return refuse({"problems": error.problems}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(SourceError)
+    async def source_unusable(_: Request, error: SourceError) -> JSONResponse:
+        # the camera's source gave no picture: the operator fixes the URL (or the camera), nothing was stored
+        return refuse({"problems": [str(error)]}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(ZoneFileError)
     async def zone_file(_: Request, error: ZoneFileError) -> JSONResponse:
-        return JSONResponse({"detail": {"problems": error.problems}}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return refuse({"problems": error.problems}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 def create_app(settings: Settings | None = None, background: bool = False) -> FastAPI:

@@ -214,6 +214,23 @@ class CameraOut(Output):
     updated_at: datetime
 
 
+class SourceProbe(Input):
+    source_url: SourceUrl
+
+
+class ProbeOut(BaseModel):
+    width: int
+    height: int
+    image: str = Field(description="the frame as a data: URL (JPEG)")
+
+
+class SnapshotOut(BaseModel):
+    camera_id: str
+    width: int = Field(description="the frame's real size, also stored as the camera's frame_width/height")
+    height: int
+    taken_at: datetime
+
+
 class ZoneVersionOut(Output):
     camera_id: str
     version: int

@@ -41,6 +41,8 @@ class LiveOut(BaseModel):
     last_frame_at: datetime | None = None
     error: str | None = None
     problem: str | None = Field(None, description="why the camera is not running (no zones, invalid zones)")
+    error_zh: str | None = Field(None, description="error in Chinese, where there is a translation")
+    problem_zh: str | None = Field(None, description="problem in Chinese, where there is a translation")
     zone_version: int | None = None
     objects: list[LiveObject] = []
     zones: list[LiveZone] = []

@@ -24,6 +24,7 @@ from detector.backends import Detector
 from detector.detections import Detections
 from detector.sources import STREAM_SCHEMES, SourceError, StreamSource, open_source
 from service.camera.pipeline import CameraPipeline
+from service.camera.snapshot import snapshot_file, write_snapshot
 from service.camera.spool import Spool
 from service.camera.store import DatabaseStore, DatabaseUnavailable
 from service.db.camera_states import HEARTBEAT_S
@@ -114,7 +115,7 @@ class CameraWorker(threading.Thread):
         self._end_open = False
         self._new_zones: tuple[CameraZones, int] | None = None
         self._reported_at = 0.0
-        self.snapshot_path = settings.out_dir / "snapshots" / f"{camera_id}.jpg"
+        self.snapshot_path = snapshot_file(settings.out_dir, camera_id)
 
     def update_zones(self, zones: CameraZones, version: int) -> None:
         self._new_zones = (zones, version)
@@ -210,18 +211,12 @@ class CameraWorker(threading.Thread):
         return source.live
 
     def _write_snapshot(self, image: np.ndarray) -> None:
-        """The latest frame, for operators drawing zones; written atomically so readers never see half a file."""
-        partial = self.snapshot_path.with_suffix(".partial.jpg")
+        """The latest frame, for operators drawing zones."""
         try:
-            self.snapshot_path.parent.mkdir(parents=True, exist_ok=True)
-            ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-            if ok:
-                partial.write_bytes(data.tobytes())
-                partial.replace(self.snapshot_path)
-                if self.settings.evidence_url:  # shared: API processes on other machines show it too
-                    evidence_store(self.settings).put(snapshot_key(self.camera_id), data.tobytes())
+            write_snapshot(self.snapshot_path, image)
+            if self.settings.evidence_url:  # shared: API processes on other machines show it too
+                evidence_store(self.settings).put(snapshot_key(self.camera_id), self.snapshot_path.read_bytes())
         except OSError as error:  # a full disk or object storage down costs the snapshot, not the camera
-            partial.unlink(missing_ok=True)
             log.warning("camera %s: snapshot not written: %s", self.camera_id, error.strerror or error)
 
 

@@ -54,7 +54,10 @@ PAGES = {
     p.name: p
     for p in (
         Page("dashboard", "/ui/dashboard", "概览", "Dashboard", frozenset({"operator", "property", "police"})),
+        Page("sites", "/ui/sites", "小区", "Sites", frozenset({"operator"})),
+        Page("cameras", "/ui/cameras", "摄像头", "Cameras", frozenset({"operator"})),
         Page("zones", "/ui/zones", "区域编辑", "Zones", frozenset({"operator"})),
+        Page("users", "/ui/users", "用户", "Users", frozenset({"operator"})),
         Page("review", "/ui/review", "违法审核", "Review", frozenset({"police", "operator"})),
         Page("alerts", "/ui/alerts", "告警处理", "Alerts", frozenset({"property", "operator"})),
     )
@@ -151,3 +154,18 @@ def review(request: Request, user: PageUser) -> Response:
 @router.get("/ui/alerts")
 def alerts(request: Request, user: PageUser) -> Response:
     return _show(request, user, "alerts")
+
+
+@router.get("/ui/sites")
+def site_admin(request: Request, user: PageUser) -> Response:
+    return _show(request, user, "sites")
+
+
+@router.get("/ui/cameras")
+def camera_admin(request: Request, user: PageUser) -> Response:
+    return _show(request, user, "cameras")
+
+
+@router.get("/ui/users")
+def user_admin(request: Request, user: PageUser) -> Response:
+    return _show(request, user, "users", {"roles": ROLE_LABELS})

@@ -1,15 +1,22 @@
 /* Zone editor: draw each zone's polygon on the camera's latest snapshot, in the snapshot's pixels.
- * The SVG over the image has viewBox = the image's natural size, so its coordinates are frame pixels. */
+ * The SVG over the image has viewBox = the image's natural size, so its coordinates are frame pixels.
+ * A camera without a snapshot gets one grabbed from its source at once (it only runs once it has zones).
+ * A fire-lane zone may be calibrated on the ground (a rectangle's 4 corners with its width and length in metres),
+ * saved as the zone's `ground` (zones/calibration.py), so violations report the clear width left. */
 "use strict";
 
 (() => {
-  const { el, api, problems: problemsOf, labels } = FL;
+  const { el, api, labels } = FL;
   const $ = (id) => document.getElementById(id);
   const enc = encodeURIComponent;
   const CATEGORIES = ["vehicle", "obstacle", "obstruction"];
   const FIELDS = ["camera_id", "frame_size", "units", "zones"];
   const LIVE_EVERY_MS = 2000;
   const SNAPSHOT_EVERY_MS = 10000;
+  const CLOSE_RADIUS_PX = 12; // a click this close (on screen) to the first point closes the polygon
+  const GB50016_MIN_CLEAR_WIDTH_M = 4.0; // GB 50016 §7.1.8
+  const STATES = { starting: "启动中", running: "运行中", reconnecting: "重新连接中", error: "出错",
+    finished: "录像已播完", stopped: "已停止" };
 
   const cameraSelect = $("camera-select");
   const stage = $("stage");
@@ -28,7 +35,8 @@
     zones: [], // {id, name, kind, polygon: [[x, y]], grace_s, leave_s, min_overlap, active, classes, closed}
     selected: -1,
     live: null,
-    problems: [],
+    problems: [], // the server's refusals in English (to find the zone each names)
+    mode: "polygon", // or "ground": clicks place the selected zone's ground corners
     dirty: false,
     generation: 0,
     snapshotAt: 0,
@@ -44,7 +52,7 @@
   async function init() {
     const [cams, sites] = await Promise.all([api("GET", "/api/cameras"), api("GET", "/api/sites")]);
     if (!cams.ok) {
-      showProblems(problemsOf(cams.data));
+      showProblems(cams);
       return;
     }
     for (const site of sites.ok ? sites.data : []) state.sites[site.id] = site;
@@ -83,6 +91,18 @@
       active: z.active ?? "00:00-24:00",
       classes,
       closed: true,
+      ground: groundFromDocument(z.ground, scale),
+    };
+  }
+
+  /** A rectangle calibration is edited here; any other (reference points) is kept as it was, untouched. */
+  function groundFromDocument(ground, scale) {
+    if (!ground || typeof ground !== "object") return null;
+    if (!Array.isArray(ground.corners)) return { raw: ground };
+    return {
+      corners: ground.corners.map(([x, y]) => [x * scale[0], y * scale[1]]),
+      width_m: ground.width_m ?? "", length_m: ground.length_m ?? "",
+      min_clear_width_m: ground.min_clear_width_m ?? GB50016_MIN_CLEAR_WIDTH_M,
     };
   }
 
@@ -92,8 +112,22 @@
     while (taken.has(`zone-${n}`)) n += 1;
     return {
       id: `zone-${n}`, name: "", kind: "fire_lane", polygon: [], grace_s: 180, leave_s: 30, min_overlap: 0.3,
-      active: "00:00-24:00", classes: [...CATEGORIES], closed: false,
+      active: "00:00-24:00", classes: [...CATEGORIES], closed: false, ground: null,
     };
+  }
+
+  /** Grab a frame from the camera's source now (stored with its real size); false with the refusal shown. */
+  async function grabSnapshot(cameraId) {
+    const notice = $("snapshot-notice");
+    notice.textContent = "正在从视频源拍摄画面… Taking a snapshot from the source…";
+    FL.show(notice, true);
+    const response = await api("POST", `/api/cameras/${enc(cameraId)}/snapshot`);
+    if (!response.ok) {
+      const [first] = FLF.refusals(response);
+      notice.textContent = `无法从视频源拍摄画面：${first.zh}（${first.en}）。可先按画面尺寸绘制。`;
+      return false;
+    }
+    return true;
   }
 
   function loadSnapshot(cameraId) {
@@ -106,10 +140,6 @@
       };
       img.onerror = () => {
         img.hidden = true;
-        const notice = $("snapshot-notice");
-        notice.textContent = "该摄像头还没有画面快照（摄像头运行后每 10 秒保存一次），可先按画面尺寸绘制。"
-          + " No snapshot yet: the running camera saves one every 10 s.";
-        FL.show(notice, true);
         resolve(null);
       };
       img.src = `/api/cameras/${enc(cameraId)}/snapshot?t=${Date.now()}`;
@@ -129,7 +159,9 @@
     state.camera = state.cameras.find((c) => c.id === cameraId);
     history.replaceState(null, "", `?camera=${enc(cameraId)}`);
     saveStatus.textContent = "加载中… Loading…";
-    const [current, size] = await Promise.all([api("GET", `/api/cameras/${enc(cameraId)}/zones`), loadSnapshot(cameraId)]);
+    let [current, size] = await Promise.all([api("GET", `/api/cameras/${enc(cameraId)}/zones`), loadSnapshot(cameraId)]);
+    if (generation !== state.generation) return;
+    if (!size && await grabSnapshot(cameraId)) size = await loadSnapshot(cameraId); // never drawn blind
     if (generation !== state.generation) return;
     let doc = null;
     state.version = null;
@@ -137,7 +169,7 @@
       doc = current.data.document;
       state.version = current.data.version;
     } else if (current.status !== 404) {
-      showProblems(problemsOf(current.data));
+      showProblems(current);
     }
     const cam = state.camera;
     const frame = size
@@ -155,6 +187,7 @@
     }
     if (!state.zones.length) state.zones.push(newZone()); // ready to draw at once
     state.selected = 0;
+    state.mode = "polygon";
     state.dirty = false;
     state.live = null;
     clearProblems();
@@ -213,7 +246,8 @@
         text: `${zone.name || zone.id}${live && live.occupied ? " · 占用" : ""}`,
       }));
     }
-    if (selected) {
+    if (zone.ground && zone.ground.corners) g.append(groundShape(zone.ground, selected, k));
+    if (selected && state.mode !== "ground") { // while calibrating, clicks on a zone corner place a ground corner
       zone.polygon.forEach(([x, y], j) => {
         const first = j === 0 && !zone.closed && zone.polygon.length >= 3;
         g.append(el("circle", {
@@ -221,6 +255,30 @@
         }, el("title", { text: first ? "点击闭合 (click to close)" : `顶点 ${j + 1}：拖动移动 (drag)` })));
       });
     }
+    return g;
+  }
+
+  /** The calibration rectangle: dashed, corners numbered, its edges labelled with their metres. */
+  function groundShape(ground, selected, k) {
+    const g = el("g", { class: "ground-layer" });
+    const corners = ground.corners;
+    if (corners.length >= 2) {
+      g.append(el(corners.length === 4 ? "polygon" : "polyline", { class: "ground", points: corners.map((p) => p.join(",")).join(" ") }));
+    }
+    const mid = (a, b) => [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+    const edgeLabel = (a, b, text) => {
+      const [x, y] = mid(a, b);
+      g.append(el("text", { class: "ground-label", x, y, "font-size": 14 * k, "text-anchor": "middle", text }));
+    };
+    if (corners.length >= 2 && ground.width_m !== "") edgeLabel(corners[0], corners[1], `宽 ${ground.width_m} m`);
+    if (corners.length >= 3 && ground.length_m !== "") edgeLabel(corners[1], corners[2], `长 ${ground.length_m} m`);
+    corners.forEach(([x, y], j) => {
+      if (selected) {
+        g.append(el("circle", { class: "ground-corner", cx: x, cy: y, r: 7 * k, dataset: { corner: j } },
+          el("title", { text: `地面角点 ${j + 1}：拖动移动 (ground corner, drag)` })));
+      }
+      g.append(el("text", { class: "ground-label", x: x + 9 * k, y: y - 9 * k, "font-size": 14 * k, text: String(j + 1) }));
+    });
     return g;
   }
 
@@ -283,6 +341,33 @@
     for (const category of CATEGORIES) $(`class-${category}`).checked = zone.classes.includes(category);
     const others = zone.classes.filter((c) => !CATEGORIES.includes(c));
     $("other-classes").textContent = others.length ? `另含类别 (also): ${others.join(", ")}` : "";
+    renderGround(zone);
+  }
+
+  function renderGround(zone) {
+    const ground = zone.ground;
+    const editable = Boolean(ground && ground.corners);
+    FL.show($("ground-fields"), editable);
+    FL.show($("remove-ground"), Boolean(ground));
+    $("mark-ground").disabled = Boolean(ground && !ground.corners);
+    let summary;
+    if (!ground) {
+      summary = zone.kind === "fire_lane"
+        ? "未标定：在画面上标出车道地面上一个矩形的 4 个角，并填写其宽度和长度（米），即可计算剩余净宽。"
+          + " Not calibrated: mark a ground rectangle's 4 corners and its size in metres to measure the clear width."
+        : "未标定（可选）。Not calibrated (optional).";
+    } else if (!editable) {
+      summary = "已用参照点标定（在区域文件中编辑）。Calibrated with reference points (edit the zone file).";
+    } else {
+      summary = `已标角点 ${ground.corners.length}/4 · 最小净宽 ${ground.min_clear_width_m} 米`
+        + (state.mode === "ground" ? " · 正在标定：在画面上点击角点" : "");
+    }
+    $("ground-summary").textContent = summary;
+    if (editable) {
+      $("ground-width").value = ground.width_m;
+      $("ground-length").value = ground.length_m;
+      $("ground-min").value = ground.min_clear_width_m;
+    }
   }
 
   function render() {
@@ -293,6 +378,7 @@
 
   function select(index) {
     state.selected = index;
+    state.mode = "polygon";
     render();
   }
 
@@ -308,17 +394,19 @@
 
   svg.addEventListener("pointerdown", (event) => {
     suppressClick = false; // a drag whose vertex was redrawn under the pointer gets no click to swallow
-    const vertex = event.target.closest("circle.vertex");
-    if (!vertex || event.button !== 0) return;
+    const handle = event.target.closest("circle.vertex, circle.ground-corner");
+    if (!handle || event.button !== 0) return;
     event.preventDefault();
-    drag = { index: Number(vertex.dataset.vertex), moved: false };
+    const corner = handle.dataset.corner !== undefined;
+    drag = { index: Number(corner ? handle.dataset.corner : handle.dataset.vertex), corner, moved: false };
     svg.setPointerCapture(event.pointerId);
   });
 
   svg.addEventListener("pointermove", (event) => {
     const zone = selectedZone();
     if (!drag || !zone) return;
-    zone.polygon[drag.index] = toImage(event);
+    if (drag.corner) zone.ground.corners[drag.index] = toImage(event);
+    else zone.polygon[drag.index] = toImage(event);
     drag.moved = true;
     markDirty();
     renderOverlay();
@@ -339,12 +427,19 @@
       return;
     }
     const zone = selectedZone();
-    const vertex = event.target.closest("circle.vertex");
+    const vertex = event.target.closest("circle.vertex, circle.ground-corner");
+    if (zone && state.mode === "ground") {
+      if (!vertex) addGroundCorner(zone, toImage(event));
+      return;
+    }
     if (zone && !zone.closed) {
-      if (vertex) {
-        if (Number(vertex.dataset.vertex) === 0 && zone.polygon.length >= 3) closePolygon();
+      // The first point closes the shape. Tested by distance, not by the click's target: after a press on a
+      // handle the pointer is captured and the click lands on the SVG, which used to add a duplicate point.
+      if (zone.polygon.length >= 3 && nearFirstPoint(zone, event)) {
+        closePolygon();
         return;
       }
+      if (vertex) return;
       zone.polygon.push(toImage(event));
       markDirty();
       render();
@@ -362,6 +457,60 @@
       return;
     }
     if (!vertex) hint("多边形已闭合：拖动顶点调整，或“清除多边形”后重画。Closed: drag vertices, or Clear to redraw.");
+  });
+
+  function nearFirstPoint(zone, event) {
+    const [x, y] = zone.polygon[0];
+    const r = svg.getBoundingClientRect();
+    const dx = event.clientX - (r.left + (x * r.width) / state.frame[0]);
+    const dy = event.clientY - (r.top + (y * r.height) / state.frame[1]);
+    return Math.hypot(dx, dy) <= CLOSE_RADIUS_PX;
+  }
+
+  // --- ground calibration ---
+
+  function addGroundCorner(zone, point) {
+    zone.ground.corners.push(point);
+    if (zone.ground.corners.length === 4) {
+      state.mode = "polygon";
+      hint("已标好 4 个角点：请填写宽度和长度（米）。4 corners marked: enter width and length in metres.");
+      $("ground-width").focus();
+    } else {
+      groundHint(zone);
+    }
+    markDirty();
+    render();
+  }
+
+  function groundHint(zone) {
+    const n = zone.ground.corners.length;
+    const which = ["第 1 个角（车道一侧）", "第 2 个角（横跨车道到对侧：1→2 为宽度）", "第 3 个角（沿车道：2→3 为长度）",
+      "第 4 个角"][n];
+    hint(`地面标定：点击地面矩形的${which}。Ground: click corner ${n + 1} of a rectangle on the ground.`);
+  }
+
+  $("mark-ground").addEventListener("click", () => {
+    const zone = selectedZone();
+    if (!zone) return;
+    const kept = zone.ground && zone.ground.corners ? zone.ground : null;
+    zone.ground = {
+      corners: [], width_m: kept ? kept.width_m : "", length_m: kept ? kept.length_m : "",
+      min_clear_width_m: kept ? kept.min_clear_width_m : GB50016_MIN_CLEAR_WIDTH_M,
+    };
+    state.mode = "ground";
+    markDirty();
+    render();
+    groundHint(zone);
+  });
+
+  $("remove-ground").addEventListener("click", () => {
+    const zone = selectedZone();
+    if (!zone || !zone.ground) return;
+    zone.ground = null;
+    state.mode = "polygon";
+    markDirty();
+    render();
+    hint("已删除地面标定（保存后生效）。Calibration removed (on save).");
   });
 
   function closePolygon() {
@@ -428,6 +577,11 @@
     zone.active = $("zone-active").value.trim();
     const others = zone.classes.filter((c) => !CATEGORIES.includes(c));
     zone.classes = [...CATEGORIES.filter((c) => $(`class-${c}`).checked), ...others];
+    if (zone.ground && zone.ground.corners) {
+      zone.ground.width_m = numberOr($("ground-width").value);
+      zone.ground.length_m = numberOr($("ground-length").value);
+      zone.ground.min_clear_width_m = numberOr($("ground-min").value);
+    }
     markDirty();
     renderZoneList();
     renderOverlay();
@@ -442,10 +596,22 @@
     FL.show($("problems"), false);
   }
 
-  function showProblems(problems) {
-    state.problems = problems;
-    $("problem-list").replaceChildren(...problems.map((p) => el("li", { text: p })));
-    FL.show($("problems"), problems.length > 0);
+  /** A refused answer's problems: Chinese first, the English beneath (and kept to mark the zones they name). */
+  function showProblems(response) {
+    const refusals = FLF.refusals(response);
+    state.problems = refusals.map((r) => r.en);
+    $("problem-list").replaceChildren(...refusals.map(({ zh, en }) =>
+      el("li", {}, el("span", { class: "zh", text: zh }), el("small", { class: "en", text: en }))));
+    FL.show($("problems"), refusals.length > 0);
+  }
+
+  function groundToSave(ground) {
+    if (!ground) return undefined;
+    if (!ground.corners) return ground.raw;
+    return {
+      corners: ground.corners.map(([x, y]) => [round1(x), round1(y)]),
+      width_m: ground.width_m, length_m: ground.length_m, min_clear_width_m: ground.min_clear_width_m,
+    };
   }
 
   const round1 = (v) => Math.round(v * 10) / 10;
@@ -459,6 +625,7 @@
       zones: state.zones.map((z) => ({
         id: z.id, name: z.name, kind: z.kind, polygon: z.polygon.map(([x, y]) => [round1(x), round1(y)]),
         grace_s: z.grace_s, leave_s: z.leave_s, classes: z.classes, min_overlap: z.min_overlap, active: z.active,
+        ...(z.ground ? { ground: groundToSave(z.ground) } : {}),
       })),
     };
   }
@@ -479,9 +646,10 @@
         `（Saved as version ${state.version}）`);
       showVersion();
     } else {
-      showProblems(problemsOf(response.data));
+      showProblems(response);
       saveStatus.replaceChildren(el("strong", { class: "bad", text: "未保存" }),
-        `（Not saved; version ${state.version ? "v" + state.version : "none"} unchanged）`);
+        state.version ? `：当前仍为版本 v${state.version}` : "：该摄像头还没有保存过区域",
+        el("small", { text: " Not saved" }));
     }
     render();
   });
@@ -501,12 +669,14 @@
       return;
     }
     if (!live.running) {
-      node.textContent = `检测未运行 (no worker)${live.problem ? "：" + live.problem : ""}`;
+      const why = live.problem_zh || live.problem;
+      node.textContent = `检测未运行${why ? "：" + why : ""}`;
       return;
     }
     const boxes = (live.objects || []).length;
-    node.textContent = `检测${live.state === "running" ? "中" : "：" + live.state} · ${boxes} 个目标 · `
-      + `最后一帧 ${FL.fmtClock(live.last_frame_at)}${live.error ? " · " + live.error : ""}`;
+    const error = live.error_zh || live.error;
+    node.textContent = `检测${live.state === "running" ? "中" : "：" + (STATES[live.state] || live.state)} · ${boxes} 个目标 · `
+      + `最后一帧 ${FL.fmtClock(live.last_frame_at)}${error ? " · " + error : ""}`;
   }
 
   async function reloadSnapshot(generation) {
@@ -548,7 +718,11 @@
   }
 
   $("live-toggle").addEventListener("change", () => startLive(state.generation));
-  $("reload-snapshot").addEventListener("click", () => state.camera && reloadSnapshot(state.generation));
+  $("reload-snapshot").addEventListener("click", async () => {
+    if (!state.camera) return;
+    const generation = state.generation;
+    if (await grabSnapshot(state.camera.id)) reloadSnapshot(generation);
+  });
 
   cameraSelect.addEventListener("change", () => {
     if (state.dirty && !window.confirm("有未保存的修改，确定切换摄像头？Discard unsaved changes?")) {
