@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from detector.sources import redact_url
@@ -14,6 +15,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from service.api.app import create_app
 
+    if args.ray:
+        settings = settings.model_copy(update={"ray_address": args.ray})
+    if settings.ray_address:
+        from service.cluster.config import ClusterConfigError, check_cluster_settings
+
+        try:
+            check_cluster_settings(settings)
+        except ClusterConfigError as error:
+            print(f"firelane: {error}", file=sys.stderr)
+            return 2
     host = args.host or settings.host
     port = args.port or settings.port
     app = create_app(settings, background=True)
@@ -45,6 +56,8 @@ def add_commands(subparsers: Any) -> None:
     serve = subparsers.add_parser("serve", help="run the web service (API and docs)")
     serve.add_argument("--host", help="address to listen on (default FIRELANE_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default FIRELANE_PORT, 8000)")
+    serve.add_argument("--ray", metavar="ADDRESS", help="run the cameras as actors on this Ray cluster (its head, "
+                       "host:port; default FIRELANE_RAY_ADDRESS), against PostgreSQL")
     serve.set_defaults(handler=cmd_serve)
 
     db = subparsers.add_parser("db", help="database maintenance")
