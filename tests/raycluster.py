@@ -140,13 +140,13 @@ class RayCluster:
                      _node_ip_address=HEAD_IP)
         return ray
 
-    def firelane_log(self, lines: int = 80) -> str:
+    def firelane_log(self, lines: int | None = None) -> str:
         """What firelane's actors logged on every node (Ray keeps each worker's output in its temp dir)."""
         found = []
-        for path in sorted(self.root.glob("*/session_*/logs/worker-*.err")):
+        for path in sorted(self.root.glob("*/session_2*/logs/worker-*.err")):  # not session_latest, a link
             found += [f"{path.parts[len(self.root.parts)]}: {line}" for line in
-                      path.read_text(errors="replace").splitlines() if "firelane" in line]
-        return "\n".join(found[-lines:])
+                      path.read_text(errors="replace").splitlines() if "firelane" in line or "Error:" in line]
+        return "\n".join(found[-lines:] if lines else found)
 
     def stop(self) -> None:
         for node in reversed(self.nodes):  # workers first, the head (GCS) last
@@ -167,7 +167,7 @@ def ray_cluster_running() -> Iterator[RayCluster]:
         cluster.start()
         yield cluster
     finally:
-        print(f"--- raycluster: firelane in the actors' logs ---\n{cluster.firelane_log()}")
+        print(f"--- raycluster: firelane in the actors' logs ---\n{cluster.firelane_log(80)}")
         cluster.stop()
         for log_path in sorted(root.glob("*.log")):
             print(f"--- raycluster: {log_path.name} (tail) ---\n{log_path.read_text(errors='replace')[-1500:]}")

@@ -9,6 +9,7 @@ import time
 import pytest
 from sqlalchemy import select
 
+from conftest import SHARED, _require
 from faultkit import WebhookReceiver, empty_scene_frame, parked_scene_frames, register_camera, wait_until
 from service.db.models import Alert, Violation
 from service.db.session import make_engine, session_factory
@@ -17,6 +18,8 @@ from service.evidence import verify_manifest
 pytest_plugins = ["faultkit", "raycluster"]
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres]
 SECRET = "cluster-suite-webhook-secret"
+LEAVE_S = 45
+RESUMED = "resumed from its checkpoint: 1 open violation(s) go on"
 
 
 def rows(db_url: str, model, camera_id: str) -> list:
@@ -35,13 +38,16 @@ def deliveries(receiver: WebhookReceiver, violation_id: str) -> list:
 
 def test_a_camera_whose_node_dies_mid_violation_goes_on_elsewhere_with_the_same_violation(
         ray_cluster, fault_kit, fresh_pg_url):
+    model = _require(SHARED / "models" / "yolov8n_int8.onnx")  # loads in seconds on every node
     ray = ray_cluster.connect()
     camera = fault_kit.mjpeg(parked_scene_frames(), fps=5, noise=2)
     receiver = fault_kit.webhook(SECRET)
     server = fault_kit.server({"FIRELANE_DATABASE_URL": fresh_pg_url, "FIRELANE_WEBHOOK_URL": receiver.url,
-                               "FIRELANE_WEBHOOK_SECRET": SECRET}, args=("serve", "--ray", ray_cluster.address))
+                               "FIRELANE_WEBHOOK_SECRET": SECRET, "FIRELANE_MODEL": str(model),
+                               "FIRELANE_IMGSZ": "640"}, args=("serve", "--ray", ray_cluster.address))
     server.wait_ready(120)
-    camera_id = register_camera(server, camera.url, grace_s=6, leave_s=20).camera_id
+    # leave_s longer than a failover here (the node's death noticed, a new worker process, the stream reopened)
+    camera_id = register_camera(server, camera.url, grace_s=6, leave_s=LEAVE_S).camera_id
     supervisor = wait_until(lambda: _supervisor(ray), 120, interval=1.0, what="the cluster's supervisor actor")
 
     def running(exclude: str | None = None):
@@ -59,15 +65,18 @@ def test_a_camera_whose_node_dies_mid_violation_goes_on_elsewhere_with_the_same_
     [first] = wait_until(lambda: rows(fresh_pg_url, Violation, camera_id), 90, interval=0.5, what="a violation")
     assert first.ended_at is None
     time.sleep(3)  # a checkpoint or two after the start
+    resumed_before = ray_cluster.firelane_log().count(RESUMED)
     doomed.kill()  # raylet, its workers, the camera actor and the node's detector: a power cut
 
     moved = wait_until(lambda: running(exclude=doomed.node_id), 150, interval=1.0,
                        what="the camera to run again on another node")
     assert moved["node_id"] != doomed.node_id
+    wait_until(lambda: ray_cluster.firelane_log().count(RESUMED) > resumed_before, 30, interval=1.0,
+               what="the camera to say it resumed the open violation")
     assert [v.id for v in rows(fresh_pg_url, Violation, camera_id)] == [first.id], "went on, not started anew"
 
     camera.set_frames([empty_scene_frame()])
-    wait_until(lambda: all(v.ended_at for v in rows(fresh_pg_url, Violation, camera_id)), 120, interval=1.0,
+    wait_until(lambda: all(v.ended_at for v in rows(fresh_pg_url, Violation, camera_id)), LEAVE_S + 60, interval=1.0,
                what="the violation to end")
     [violation] = rows(fresh_pg_url, Violation, camera_id)
     assert violation.id == first.id and violation.started_at == first.started_at

@@ -43,6 +43,7 @@ SYNC_EVERY_S = 3.0
 DRAIN_EVERY_S = 0.5  # a camera's saves reach the database within this (what a dying node can still hold)
 ORPHANS_EVERY_S = 10.0
 CALL_TIMEOUT_S = 60.0
+STRANDED_S = 30.0  # an actor silent this long on a node that is gone is started again
 
 
 def _log_to_stderr() -> None:
@@ -204,6 +205,7 @@ class ClusterSupervisor:
         self.statuses: dict[str, dict[str, Any]] = {}
         self.problems: dict[str, str] = {}
         self.site_codes: dict[str, str] = {}
+        self._heard: dict[str, tuple[float, str]] = {}  # camera id → when its actor last answered, from where
         self._mutex = threading.Lock()  # one reconciliation (or move) at a time
         for name in ray.util.list_named_actors():  # a restarted supervisor adopts the cameras already running
             if name.startswith(CAMERA_PREFIX):
@@ -233,7 +235,7 @@ class ClusterSupervisor:
             nodes = [node["NodeID"] for node in ray.nodes() if node["Alive"]]
             for node_id in nodes:  # every node's model loaded before a camera needs it (a failover is quick)
                 node_detector(node_id, self.settings)
-            self._poll_statuses()
+            self._poll_statuses(nodes)
             for camera_id in list(self.cameras):
                 camera, status = wanted.get(camera_id), self.statuses.get(camera_id)
                 if camera is None:
@@ -247,21 +249,45 @@ class ClusterSupervisor:
                     self._start_camera(camera_id)
             self._rebalance(nodes)
 
-    def _poll_statuses(self) -> None:
+    def _poll_statuses(self, nodes: list[str]) -> None:
         calls = {camera_id: actor.status.remote() for camera_id, actor in self.cameras.items()}
         for camera_id, call in calls.items():
             try:
                 self.statuses[camera_id] = ray.get(call, timeout=10)
+                self._heard[camera_id] = (time.monotonic(), self.statuses[camera_id]["node_id"])
             except ray.exceptions.GetTimeoutError:  # starting (loading its model) or restarting: asked again later
                 self.statuses.pop(camera_id, None)
-            except ray.exceptions.RayActorError as error:
+                heard_at, node_id = self._heard.get(camera_id, (time.monotonic(), None))
+                if node_id is not None and node_id not in nodes and time.monotonic() - heard_at > STRANDED_S:
+                    self._forget(camera_id, "its node is gone and Ray has not restarted it")
+            except ray.exceptions.ActorUnavailableError:  # restarting
                 self.statuses.pop(camera_id, None)
-                if not isinstance(error, ray.exceptions.ActorUnavailableError):  # dead for good: started again
-                    log.warning("camera %s: its actor died (%s)", camera_id, str(error).splitlines()[0][:200])
-                    self.cameras.pop(camera_id, None)
+            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnschedulableError) as error:
+                self._forget(camera_id, str(error).splitlines()[0][:200])
+
+    def _forget(self, camera_id: str, why: str) -> None:
+        """An actor that will not come back (pinned to a node that died, or its start failed): started anew."""
+        log.warning("camera %s: its actor is lost (%s); starting it again", camera_id, why)
+        actor = self.cameras.pop(camera_id)
+        self.statuses.pop(camera_id, None)
+        self._heard.pop(camera_id, None)
+        ray.kill(actor, no_restart=True)
+        self._wait_name_free(camera_id)
+
+    def _wait_name_free(self, camera_id: str, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:  # its name is free once Ray has buried it
+            try:
+                ray.get_actor(camera_actor_name(camera_id), namespace=NAMESPACE)
+            except ValueError:
+                return
+            time.sleep(0.2)
 
     def _start_camera(self, camera_id: str, node_id: str | None = None) -> None:
-        strategy = NodeAffinitySchedulingStrategy(node_id, soft=True) if node_id else "SPREAD"
+        """Anywhere (spread over the nodes, restarted by Ray wherever there is room), or on ``node_id`` (a move;
+        Ray's soft affinity does not hold to the node asked for, so it is pinned: if that node dies the actor is
+        lost and ``_poll_statuses`` starts it again, spread)."""
+        strategy = NodeAffinitySchedulingStrategy(node_id, soft=False) if node_id else "SPREAD"
         self.cameras[camera_id] = CameraActor.options(
             name=camera_actor_name(camera_id), namespace=NAMESPACE, lifetime="detached",
             scheduling_strategy=strategy).remote(camera_id, self.settings, self.key_pem)
@@ -270,6 +296,7 @@ class ClusterSupervisor:
     def _stop_camera(self, camera_id: str, end_open: bool) -> None:
         actor = self.cameras.pop(camera_id)
         self.statuses.pop(camera_id, None)
+        self._heard.pop(camera_id, None)
         try:
             waiting = ray.get(actor.stop.remote(end_open), timeout=CALL_TIMEOUT_S)
             if waiting:
@@ -277,13 +304,7 @@ class ClusterSupervisor:
         except Exception as error:  # noqa: BLE001 - its checkpoint in the database stands
             log.warning("camera %s did not stop cleanly (%s)", camera_id, str(error).splitlines()[0][:200])
         ray.kill(actor, no_restart=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # its name is free once Ray has buried it
-            try:
-                ray.get_actor(camera_actor_name(camera_id), namespace=NAMESPACE)
-            except ValueError:
-                return
-            time.sleep(0.2)
+        self._wait_name_free(camera_id)
 
     def move(self, camera_id: str, node_id: str) -> None:
         """Move a running camera to ``node_id``: it checkpoints there, and goes on from the checkpoint here."""
