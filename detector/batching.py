@@ -40,7 +40,7 @@ class BatchStats:
         return self.frames / self.batches if self.batches else 0.0
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: removed from the queue as itself, never by its frame's pixels
 class _Request:
     image: np.ndarray
     imgsz: int | None

@@ -47,7 +47,8 @@ def test_a_camera_whose_node_dies_mid_violation_goes_on_elsewhere_with_the_same_
                                "FIRELANE_IMGSZ": "640"}, args=("serve", "--ray", ray_cluster.address))
     server.wait_ready(120)
     # leave_s longer than a failover here (the node's death noticed, a new worker process, the stream reopened)
-    camera_id = register_camera(server, camera.url, grace_s=6, leave_s=LEAVE_S).camera_id
+    registration = register_camera(server, camera.url, grace_s=6, leave_s=LEAVE_S)
+    camera_id = registration.camera_id
     supervisor = wait_until(lambda: _supervisor(ray), 120, interval=1.0, what="the cluster's supervisor actor")
 
     def running(exclude: str | None = None):
@@ -88,6 +89,18 @@ def test_a_camera_whose_node_dies_mid_violation_goes_on_elsewhere_with_the_same_
     time.sleep(2.0)  # a duplicate would have come by now
     [delivery] = deliveries(receiver, violation.id)
     assert delivery.verified
+
+    # zones edited by an operator reach the running actor, which goes on without a restart
+    before = running()
+    zone = {**registration.zones["zones"][0], "name": "南侧消防车通道"}
+    with server.client() as client:
+        response = client.put(f"/api/cameras/{camera_id}/zones", json={**registration.zones, "zones": [zone]})
+    assert response.status_code == 200, response.text
+    version = response.json()["version"]
+    edited = wait_until(lambda: (s := running()) and s["zone_version"] == version and s, 60, interval=1.0,
+                        what="the running camera to take the edited zones")
+    assert edited["node_id"] == before["node_id"] and edited["frames"] > before["frames"], "the same actor went on"
+    assert [z["name"] for z in edited["zones"]] == ["南侧消防车通道"]
 
 
 def _supervisor(ray):

@@ -85,6 +85,10 @@ class NodeDetector:
     def detect(self, image, imgsz: int | None) -> Detections:
         return self.batcher.detect(image, imgsz)
 
+    def set_max_batch(self, max_batch: int) -> None:
+        """For ``firelane bench --ray``: the same loaded model, batched or one frame at a time."""
+        self.batcher.max_batch = max(1, max_batch)
+
     def stats(self) -> dict[str, Any]:
         stats = self.batcher.stats
         return {"batches": stats.batches, "frames": stats.frames, "mean_batch": round(stats.mean_batch, 2)}

@@ -56,13 +56,14 @@ def cluster_bench(address: str, settings: Settings, frames: list[np.ndarray], im
     nodes = sorted((n for n in ray.nodes() if n["Alive"]), key=lambda n: n["NodeManagerAddress"])
     node_ids = [n["NodeID"] for n in nodes]
     runs: dict[str, list[dict[str, Any]]] = {}
-    for mode, max_batch in (("one_at_a_time", 1), ("batched", batch)):
-        node_settings = settings.model_copy(update={"detector_batch": max_batch})
-        detectors = [NodeDetector.options(scheduling_strategy=_pinned(n)).remote(node_settings) for n in node_ids]
-        loads = [_CameraLoad.options(scheduling_strategy=_pinned(n)).remote(d, frames, imgsz)
-                 for n, d in zip(node_ids, detectors, strict=True)]
-        try:
-            ray.get([load.run.remote(cameras_per_node, 3.0) for load in loads])  # models loaded, shapes compiled
+    node_settings = settings.model_copy(update={"detector_batch": batch})
+    detectors = [NodeDetector.options(scheduling_strategy=_pinned(n)).remote(node_settings) for n in node_ids]
+    loads = [_CameraLoad.options(scheduling_strategy=_pinned(n)).remote(d, frames, imgsz)
+             for n, d in zip(node_ids, detectors, strict=True)]
+    try:
+        ray.get([load.run.remote(cameras_per_node, 5.0) for load in loads])  # models loaded, batch shapes compiled
+        for mode, max_batch in (("one_at_a_time", 1), ("batched", batch)):
+            ray.get([d.set_max_batch.remote(max_batch) for d in detectors])
             runs[mode] = []
             for count in range(1, len(loads) + 1):
                 before = ray.get([d.stats.remote() for d in detectors[:count]])
@@ -71,9 +72,9 @@ def cluster_bench(address: str, settings: Settings, frames: list[np.ndarray], im
                 batches = sum(a["batches"] - b["batches"] for a, b in zip(after, before, strict=True))
                 runs[mode].append({"nodes": count, "fps": round(sum(answered) / seconds, 2),
                                    "mean_batch": round(sum(answered) / max(batches, 1), 2)})
-        finally:
-            for actor in (*loads, *detectors):
-                ray.kill(actor)
+    finally:
+        for actor in (*loads, *detectors):
+            ray.kill(actor)
     for results in runs.values():
         single = results[0]["fps"]
         for result in results:
