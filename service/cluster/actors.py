@@ -116,6 +116,8 @@ class RemoteDetector:
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=4)
 class CameraActor:
+    """One camera on whichever node Ray placed it: its worker, its node-local spool, its node's detector."""
+
     def __init__(self, camera_id: str, settings: Settings, key_pem: bytes):
         _log_to_stderr()
         self.camera_id = camera_id
