@@ -171,7 +171,11 @@ def ray_cluster_running() -> Iterator[RayCluster]:
         cluster.stop()
         for log_path in sorted(root.glob("*.log")):
             print(f"--- raycluster: {log_path.name} (tail) ---\n{log_path.read_text(errors='replace')[-1500:]}")
-        shutil.rmtree(root, ignore_errors=True)
+        for _ in range(3):  # a process that was dying may still have written a log line there
+            shutil.rmtree(root, ignore_errors=True)
+            if not root.exists():
+                break
+            time.sleep(1.0)
 
 
 @pytest.fixture

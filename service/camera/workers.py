@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import datetime
 
 import cv2
@@ -227,19 +228,25 @@ class WantedCamera:
     camera_id: str
     source_url: str
     fps: float
-    site_code: str
     zones: CameraZones
     zone_version: int
 
 
-def wanted_cameras(session: Session, camera_id: str | None = None) -> tuple[dict[str, WantedCamera], dict[str, str]]:
-    """The enabled cameras that can run (of one, with ``camera_id``), and why the other enabled ones cannot."""
-    wanted: dict[str, WantedCamera] = {}
-    problems: dict[str, str] = {}
+class CameraPlan(NamedTuple):
+    wanted: dict[str, WantedCamera]  # the enabled cameras that can run
+    problems: dict[str, str]  # why the other enabled ones cannot (no zones, invalid zones)
+    site_codes: dict[str, str]  # every enabled camera's site code (MQTT topics), running or not
+
+
+def wanted_cameras(session: Session, camera_id: str | None = None) -> CameraPlan:
+    """What should run: every enabled camera, or the one ``camera_id``."""
+    plan = CameraPlan({}, {}, {})
+    wanted, problems = plan.wanted, plan.problems
     query = select(Camera).where(Camera.enabled.is_(True))
     if camera_id is not None:
         query = query.where(Camera.id == camera_id)
     for camera in session.scalars(query):
+        plan.site_codes[camera.id] = camera.site.code
         version = current_zones(session, camera.id)
         if version is None:
             problems[camera.id] = "no zones drawn yet"
@@ -252,9 +259,8 @@ def wanted_cameras(session: Session, camera_id: str | None = None) -> tuple[dict
         except ZoneFileError as error:
             problems[camera.id] = str(error)
             continue
-        wanted[camera.id] = WantedCamera(camera.id, camera.source_url, camera.fps, camera.site.code, zones,
-                                         version.version)
-    return wanted, problems
+        wanted[camera.id] = WantedCamera(camera.id, camera.source_url, camera.fps, zones, version.version)
+    return plan
 
 
 class WorkerSupervisor:
@@ -300,9 +306,8 @@ class WorkerSupervisor:
     def sync(self) -> None:
         """Make the running workers match the enabled cameras and their current zones."""
         with self.sessions() as session:
-            wanted, problems = wanted_cameras(session)
-        self.problems = problems
-        self.site_codes.update({camera_id: camera.site_code for camera_id, camera in wanted.items()})
+            wanted, self.problems, site_codes = wanted_cameras(session)
+        self.site_codes.update(site_codes)
         for camera_id in list(self.workers):
             worker = self.workers[camera_id]
             camera = wanted.get(camera_id)

@@ -146,7 +146,7 @@ class CameraActor:
         while True:
             try:
                 with sessions() as session:
-                    wanted, problems = wanted_cameras(session, camera_id)
+                    wanted, problems, _ = wanted_cameras(session, camera_id)
                 break
             except Exception as error:  # noqa: BLE001 - the database may be coming back; Ray restarts us after
                 if time.monotonic() >= deadline:
@@ -236,8 +236,7 @@ class ClusterSupervisor:
     def sync(self) -> None:
         with self._mutex:
             with self.sessions() as session:
-                wanted, self.problems = wanted_cameras(session)
-            self.site_codes = {camera_id: camera.site_code for camera_id, camera in wanted.items()}
+                wanted, self.problems, self.site_codes = wanted_cameras(session)
             nodes = [node["NodeID"] for node in ray.nodes() if node["Alive"]]
             for node_id in nodes:  # every node's model loaded before a camera needs it (a failover is quick)
                 node_detector(node_id, self.settings)
