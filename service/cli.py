@@ -411,12 +411,12 @@ def _bench_cluster(args: argparse.Namespace, settings: Settings, make_source, ex
         return 0
     print(f"Ray cluster {result['address']}: nodes {', '.join(result['nodes'])}; {result['cameras_per_node']} cameras "
           f"per node sending frames as fast as they are answered, {result['seconds']:.0f} s per run")
-    print("nodes  one at a time (fps, efficiency)   batched ≤%d (fps, mean batch, efficiency)   ratio" % args.batch)
+    print(f"nodes | one at a time: frames/s, efficiency | batched ≤ {args.batch}: frames/s, mean batch, efficiency "
+          "| batched ÷ one at a time")
     for single, batched, ratio in zip(result["one_at_a_time"], result["batched"],
                                       result["ratio_batched_to_one_at_a_time"], strict=True):
-        print(f"{single['nodes']:>5}  {single['fps']:8.2f} {single['scaling_efficiency']:6.2f}"
-              f"                  {batched['fps']:8.2f} {batched['mean_batch']:6.2f} {batched['scaling_efficiency']:6.2f}"
-              f"                       {ratio:.2f}")
+        print(f"{single['nodes']:>5} | {single['fps']:8.2f} {single['scaling_efficiency']:5.2f} | "
+              f"{batched['fps']:8.2f} {batched['mean_batch']:5.2f} {batched['scaling_efficiency']:5.2f} | {ratio:.2f}")
     return 0
 
 
