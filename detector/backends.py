@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 from importlib.metadata import PackageNotFoundError, distribution
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -98,8 +99,28 @@ class YoloDetector:
         inside = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
         return Detections(xyxy, found.confidence, found.class_name, found.category)[inside]
 
+    def detect_batch(self, images: Sequence[np.ndarray], imgsz: int | None = None) -> list[Detections]:
+        """Several frames in one model call per inference size (what a node's detector does for its cameras).
+
+        A static export takes one frame per call, so there every frame goes through ``detect``.
+        """
+        if self.fixed_input:
+            return [self.detect(image, imgsz=imgsz) for image in images]
+        groups: dict[int, list[int]] = {}
+        for i, image in enumerate(images):
+            height, width = image.shape[:2]
+            size = imgsz or inference_size((width, height), [], max_imgsz=self.max_imgsz, stride=self.stride)
+            groups.setdefault(size, []).append(i)
+        found: dict[int, Detections] = {}
+        for size, indices in groups.items():
+            results = self.model.predict([images[i] for i in indices], imgsz=size, conf=self.conf, verbose=False)
+            found.update(zip(indices, map(self._detections, results), strict=True))
+        return [found[i] for i in range(len(images))]
+
     def _predict(self, image: np.ndarray, imgsz: int) -> Detections:
-        result = self.model.predict(image, imgsz=imgsz, conf=self.conf, verbose=False)[0]
+        return self._detections(self.model.predict(image, imgsz=imgsz, conf=self.conf, verbose=False)[0])
+
+    def _detections(self, result) -> Detections:
         boxes = result.boxes
         if boxes is None or len(boxes) == 0:
             return Detections.empty()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,7 +15,10 @@ from service.alerts.dispatcher import dispatchers_from_settings
 from service.alerts.mqtt import MqttPublisher, ZoneStatePublisher
 from service.leader import Leadership
 from service.settings import Settings
-from service.camera.workers import WorkerSupervisor
+from service.camera.workers import WorkerSupervisor, load_configured_detector
+
+if TYPE_CHECKING:
+    from service.cluster.cameras import ClusterCameras
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +33,21 @@ class BackgroundServices:
         self.dispatchers = dispatchers_from_settings(settings, sessions)
         mqtt = next((d.sender for d in self.dispatchers if isinstance(d.sender, MqttPublisher)), None)
         self.zone_states = ZoneStatePublisher(mqtt) if mqtt is not None else None
-        self.supervisor = WorkerSupervisor(settings, engine, self._load_detector, on_zone_state=self._zone_state) \
-            if settings.run_cameras else None
+        self.supervisor: WorkerSupervisor | ClusterCameras | None = None
+        if not settings.run_cameras:  # an API-only process: camera status comes from the shared state
+            pass
+        elif settings.ray_address:  # cluster mode: the cameras run as Ray actors, not in this process
+            from service.cluster.cameras import ClusterCameras
+
+            self.supervisor = ClusterCameras(settings)
+        else:
+            self.supervisor = WorkerSupervisor(settings, engine, self._load_detector, on_zone_state=self._zone_state)
         self.leadership = Leadership(engine)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def _load_detector(self):
-        from detector.resolve import load_detector
-
-        s = self.settings
-        return load_detector(s.model, models_dirs=s.models_dirs, imgsz=s.imgsz, conf=s.conf,
-                             class_map=s.class_map(), allow_download=s.allow_download,
-                             export_openvino=s.export_openvino)
+        return load_configured_detector(self.settings)
 
     def _zone_state(self, camera_id: str, zones: list[dict]) -> None:
         """Retained MQTT state per zone, so a dashboard that connects later sees each lane at once.

@@ -6,6 +6,7 @@ import platform
 import statistics
 import resource
 import tempfile
+import threading
 import time
 import tracemalloc
 from dataclasses import replace
@@ -50,12 +51,59 @@ def _raw_fps(detector: Detector, frames: list, imgsz: int | None) -> float:
     return len(frames) / (time.perf_counter() - started)
 
 
+def _serve_cameras(detect, frames: list, imgsz: int | None, cameras: int) -> float:
+    """``cameras`` threads, each sending every frame once through ``detect`` at once; frames served per second."""
+    errors: list[BaseException] = []
+
+    def camera_loop() -> None:
+        try:
+            for frame in frames:
+                detect(frame.image, imgsz=imgsz)
+        except BaseException as error:  # noqa: BLE001 - reported by the caller
+            errors.append(error)
+
+    threads = [threading.Thread(target=camera_loop, daemon=True) for _ in range(cameras)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return cameras * len(frames) / (time.perf_counter() - started)
+
+
+def batching(detector: Detector, frames: list, imgsz: int | None, cameras: int = 8, max_batch: int = 8,
+             max_wait_s: float = 0.05, repeat: int = 3) -> dict:
+    """Many cameras on one model: one frame at a time behind a lock (`firelane serve` in one process) against
+    dynamic batches (a cluster node's detector). The two alternate ``repeat`` times; medians."""
+    from detector.batching import DynamicBatcher
+    from service.camera.workers import SharedDetector
+
+    locked, batcher = SharedDetector(detector), DynamicBatcher(detector, max_batch, max_wait_s)
+    try:
+        _serve_cameras(batcher.detect, frames[:1], imgsz, cameras)  # warm-up: a full batch's shape
+        lock_runs, batch_runs = [], []
+        for _ in range(max(1, repeat)):
+            lock_runs.append(_serve_cameras(locked.detect, frames, imgsz, cameras))
+            batch_runs.append(_serve_cameras(batcher.detect, frames, imgsz, cameras))
+    finally:
+        batcher.close()
+    lock_fps, batch_fps = statistics.median(lock_runs), statistics.median(batch_runs)
+    return {"cameras": cameras, "frames_per_camera": len(frames), "max_batch": max_batch,
+            "max_wait_ms": round(max_wait_s * 1000), "mean_batch": round(batcher.stats.mean_batch, 2),
+            "lock_fps": round(lock_fps, 2), "batched_fps": round(batch_fps, 2),
+            "ratio_batched_to_lock": round(batch_fps / lock_fps, 3),
+            "runs_fps": {"lock": [round(f, 2) for f in lock_runs], "batched": [round(f, 2) for f in batch_runs]}}
+
+
 def bench(open_source, camera: CameraZones, detector: Detector, settings: Settings, extra_cameras: int = 3,
-          repeat: int = 3) -> dict:
+          repeat: int = 3, batch: int = 8, model: Detector | None = None) -> dict:
     """``open_source`` makes a fresh ``FrameSource`` each call, so every measurement reads the same frames.
 
     Raw and end-to-end runs alternate ``repeat`` times and each figure is the median, so a slow spell of a shared
-    machine does not land on one side of the ratio only.
+    machine does not land on one side of the ratio only. ``model``: the bare model under ``detector`` (zone tiles
+    on), which is what batches across cameras.
     """
     source: FrameSource = open_source()
     started = time.perf_counter()
@@ -73,6 +121,9 @@ def bench(open_source, camera: CameraZones, detector: Detector, settings: Settin
     raw_fps = statistics.median(raw_runs)
     every_frame = sorted(every_runs, key=lambda r: r["fps"])[len(every_runs) // 2]
     gated = sorted(gated_runs, key=lambda r: r["fps"])[len(gated_runs) // 2]
+
+    # Many cameras on one model: the lock against dynamic batches (first frames only: each camera sends them all)
+    batched = batching(model or detector, frames[:16], camera.imgsz, cameras=batch, max_batch=batch, repeat=repeat)
 
     # Several cameras in one process share the loaded model; what does each extra one keep in memory (clip
     # ring, frames of resting objects, tracker)? Each camera gets its own copy of every frame, as it would live.
@@ -112,6 +163,7 @@ def bench(open_source, camera: CameraZones, detector: Detector, settings: Settin
         "detector_calls_saved_by_gating": round(1 - gated["detector_calls"] / max(every_frame["detector_calls"], 1), 3),
         "cameras_at_1fps": {"every_frame": int(1000 // e2e_ms) if e2e_ms else None,
                             "gated": int(1000 // gated_ms) if gated_ms else None},
+        "batching": batched,
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "extra_cameras": extra_cameras,
         "rss_mb_per_extra_camera": round(per_camera_mb, 1),

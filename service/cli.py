@@ -387,13 +387,16 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         return open_source(args.source, fps=fps, tz=camera.timezone, start=start)
 
     make_source()  # fail early on a bad source, before loading a model
-    detector = _detector(args, settings, imgsz)
+    if args.ray:
+        return _bench_cluster(args, settings, make_source, explicit, imgsz)
+    detector = model = _detector(args, settings, imgsz)
     layout = None
     if args.tiles != "off":
         detector = TiledDetector(detector, camera.frame_size, [z.polygon for z in camera.zones], tiles=args.tiles,
                                  max_imgsz=settings.imgsz)
         layout = detector.layout(camera.frame_size, explicit)[1].to_json()
-    result = {**bench(make_source, camera, detector, settings, extra_cameras=args.cameras, repeat=args.repeat),
+    result = {**bench(make_source, camera, detector, settings, extra_cameras=args.cameras, repeat=args.repeat,
+                      batch=args.batch, model=model),
               "imgsz": imgsz, "tiles": layout}
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
@@ -412,8 +415,34 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  {stage:<9} {e2e['ms_per_frame_by_stage'][stage]:8.2f} {gated['ms_per_frame_by_stage'][stage]:8.2f}")
     print(f"cameras at 1 fps on this machine: {result['cameras_at_1fps']['every_frame']} "
           f"(every frame), {result['cameras_at_1fps']['gated']} (gated, depends on how still the scene is)")
+    batched = result["batching"]
+    print(f"{batched['cameras']} cameras on one model: {batched['lock_fps']:.2f} frames/s one at a time behind a "
+          f"lock, {batched['batched_fps']:.2f} in batches of up to {batched['max_batch']} (mean "
+          f"{batched['mean_batch']}): ratio {batched['ratio_batched_to_lock']:.2f}")
     print(f"peak RSS {result['peak_rss_mb']} MiB; each extra camera sharing the model: "
           f"{result['rss_mb_per_extra_camera']} MiB")
+    return 0
+
+
+def _bench_cluster(args: argparse.Namespace, settings: Settings, make_source, explicit: int | None, imgsz: int) -> int:
+    """The nodes' detectors of a running Ray cluster, 1 to N nodes, batched and one frame at a time."""
+    from service.cluster.bench import cluster_bench
+
+    frames = [frame.image for frame in make_source().frames()][:16]
+    settings = settings.model_copy(update={"model": args.model or settings.model, "imgsz": imgsz})
+    result = cluster_bench(args.ray, settings, frames, explicit, cameras_per_node=args.batch,
+                           seconds=args.seconds, batch=args.batch)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    print(f"Ray cluster {result['address']}: nodes {', '.join(result['nodes'])}; {result['cameras_per_node']} cameras "
+          f"per node sending frames as fast as they are answered, {result['seconds']:.0f} s per run")
+    print(f"nodes | one at a time: frames/s, efficiency | batched ≤ {args.batch}: frames/s, mean batch, efficiency "
+          "| batched ÷ one at a time")
+    for single, batched, ratio in zip(result["one_at_a_time"], result["batched"],
+                                      result["ratio_batched_to_one_at_a_time"], strict=True):
+        print(f"{single['nodes']:>5} | {single['fps']:8.2f} {single['scaling_efficiency']:5.2f} | "
+              f"{batched['fps']:8.2f} {batched['mean_batch']:5.2f} {batched['scaling_efficiency']:5.2f} | {ratio:.2f}")
     return 0
 
 
@@ -502,6 +531,11 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--start", help="capture time of the first frame")
     benchmark.add_argument("--cameras", type=int, default=3, help="extra cameras sharing the model, for memory")
     benchmark.add_argument("--repeat", type=int, default=3, help="alternate raw and end-to-end runs; medians")
+    benchmark.add_argument("--ray", metavar="ADDRESS", help="instead: the detectors of this Ray cluster's nodes, on "
+                           "1 to all of its nodes, batched and one frame at a time")
+    benchmark.add_argument("--seconds", type=float, default=20.0, help="with --ray: length of each run")
+    benchmark.add_argument("--batch", type=int, default=8, help="cameras (and largest batch) for the batching "
+                           "measure: one model behind a lock against dynamic batches")
     tiles_option(benchmark)
     benchmark.add_argument("--json", action="store_true")
     benchmark.set_defaults(handler=cmd_bench)

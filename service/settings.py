@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     vehicle_classes: list[str] = list(DEFAULT_VEHICLES)
     obstacle_classes: list[str] = list(DEFAULT_OBSTACLES)
 
+    # cluster mode (service.cluster): camera pipelines as Ray actors over many machines
+    ray_address: str | None = Field(None, description="a Ray cluster's head (host:port): cameras then run as Ray "
+                                    "actors over its nodes, against PostgreSQL; default: one process, as always")
+    node_dir: Path | None = Field(None, description="cluster mode: each node's own folder for its cameras' spools, "
+                                  "read on the node (the environment `ray start` ran with); default "
+                                  "/var/tmp/firelane-node")
+    detector_batch: int = Field(8, ge=1, le=256, description="cluster mode: most frames a node's detector runs at once")
+    detector_batch_wait_ms: float = Field(50.0, ge=0, le=2000, description="... and longest a frame waits for more")
+
     # the web service (firelane serve)
     secret_key: SecretStr | None = Field(
         None, description="signs tokens and session cookies; default: kept in <out_dir>/secret_key (created 0600)"

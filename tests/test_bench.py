@@ -34,3 +34,6 @@ def test_bench_reports_raw_end_to_end_stages_and_memory(tmp_path, ssd):
     assert set(result["end_to_end"]["ms_per_frame_by_stage"]) == set(STAGES)
     assert result["raw_detector"]["fps"] > 0 and result["ratio_end_to_end_to_raw"] > 0
     assert result["peak_rss_mb"] > 0 and result["cameras_at_1fps"]["every_frame"] >= 1
+    batching = result["batching"]  # 8 cameras on one model: behind a lock, then in dynamic batches
+    assert batching["cameras"] == 8 and batching["frames_per_camera"] == 16
+    assert batching["lock_fps"] > 0 and batching["batched_fps"] > 0 and 1 <= batching["mean_batch"] <= 8

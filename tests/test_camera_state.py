@@ -345,3 +345,43 @@ def test_an_obstruction_standing_through_a_restart_is_not_taken_for_the_empty_la
     with session_factory(engine)() as session:
         [violation] = session.scalars(select(Violation)).all()
         assert violation.ended_at is None
+
+
+def test_saves_left_on_a_node_the_camera_moved_away_from_arrive_once_and_never_take_it_back(tmp_path, registered):
+    """Cluster mode: the camera ran on node A, whose last saves never reached the database (the node died), and went
+    on on node B from the database's checkpoint. When A's spool is drained later (by a camera actor there), what it
+    held is older than what the database has: the violation stays ended, with its one alert."""
+    from service.cluster.spools import SpoolLock, drain_orphans
+
+    node_a, node_b = tmp_path / "a" / "spool", tmp_path / "b" / "spool"
+    detector = ScriptedDetector()
+    on_a = DatabaseStore(engine=registered, spool=Spool(node_a / "gate-3"), inline=False)
+    first = pipeline(tmp_path, on_a, detector)
+    for frame in frames(0, 30):
+        first.process(frame)
+    on_a.flush(force=True)  # the actor's drain took everything up to here
+    [started] = rows(registered, Violation)
+    for frame in frames(30, 36):  # these saves stay on node A: it dies before its next drain
+        first.process(frame)
+    assert on_a.pending > 0
+    second = pipeline(tmp_path, DatabaseStore(engine=registered, spool=Spool(node_b / "gate-3")), detector)
+    for frame in frames(38, 50):
+        second.process(frame)
+    detector.present = False
+    for frame in frames(50, 65):
+        second.process(frame)
+    [ended] = rows(registered, Violation)
+    assert ended.id == started.id and ended.ended_at is not None
+    [final_state] = rows(registered, CameraState)
+
+    running = SpoolLock(node_a / "gate-3")  # a camera actor on node A holds it: left alone
+    assert running.acquire()
+    assert drain_orphans(node_a, registered) == 0
+    running.release()
+    assert drain_orphans(node_a, registered) > 0
+    assert Spool(node_a / "gate-3").pending() == [], "taken once, and gone"
+    [violation] = rows(registered, Violation)
+    assert (violation.ended_at, violation.last_seen_at) == (ended.ended_at, ended.last_seen_at), "not reopened"
+    [state] = rows(registered, CameraState)
+    assert state.capture_at == final_state.capture_at and state.state["violations"] == []
+    assert len(rows(registered, Alert)) == 1

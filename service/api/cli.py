@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from detector.sources import redact_url
@@ -14,6 +15,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from service.api.app import create_app
 
+    if args.ray:
+        settings = settings.model_copy(update={"ray_address": args.ray})
+    if settings.ray_address:
+        from service.cluster.config import ClusterConfigError, check_cluster_settings
+
+        try:
+            check_cluster_settings(settings)
+        except ClusterConfigError as error:
+            print(f"firelane: {error}", file=sys.stderr)
+            return 2
     host = args.host or settings.host
     port = args.port or settings.port
     if args.no_cameras:
@@ -53,6 +64,8 @@ def add_commands(subparsers: Any) -> None:
     serve.add_argument("--no-cameras", action="store_true",
                        help="API only: run no camera (FIRELANE_RUN_CAMERAS=false); camera status comes from the "
                        "database")
+    serve.add_argument("--ray", metavar="ADDRESS", help="run the cameras as actors on this Ray cluster (its head, "
+                       "host:port; default FIRELANE_RAY_ADDRESS), against PostgreSQL")
     serve.set_defaults(handler=cmd_serve)
 
     db = subparsers.add_parser("db", help="database maintenance")

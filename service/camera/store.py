@@ -27,6 +27,7 @@ from service.camera.spool import RetryLater, Spool, SpoolEntry
 from service.db import camera_states
 from service.db.alerts import enqueue_violation_alert
 from service.db.errors import is_unreachable
+from service.db.models import Violation
 from service.db.session import make_engine, session_factory, upgrade
 from service.evidence import MANIFEST, SIGNATURE
 from service.db.violations import replace_evidence, upsert_violation
@@ -34,6 +35,20 @@ from service.db.violations import replace_evidence, upsert_violation
 log = logging.getLogger(__name__)
 _VIOLATION_TIMES = ("started_at", "violation_at", "ended_at", "last_seen_at")
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+def _superseded(fields: dict[str, Any], row: Violation) -> bool:
+    """A save older than the row: an ended violation never reopens, and one in the same state (open, or ended)
+    never goes back to an earlier sighting. An ending always lands on an open row, whatever it saw last."""
+    ended, known_ended = fields["ended_at"] is not None, row.ended_at is not None
+    if ended != known_ended:
+        return known_ended
+    seen, known = _utc(fields["last_seen_at"]), _utc(row.last_seen_at)
+    return seen is not None and known is not None and seen < known
 
 
 class StoreError(RuntimeError):
@@ -186,6 +201,11 @@ class DatabaseStore:
                 fields = dict(payload["fields"])
                 for key in _VIOLATION_TIMES:
                     fields[key] = _time(fields[key])
+                known = session.get(Violation, fields["id"])
+                if known is not None and _superseded(fields, known):
+                    log.warning("violation %s: an older save arrived late (from a node its camera left); kept the "
+                                "newer state", fields["id"][:8])
+                    return
                 files = [{**f, "captured_at": _time(f["captured_at"])} for f in payload["files"]]
                 violation = upsert_violation(session, fields)
                 replace_evidence(session, fields["id"], files)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import datetime
 
 import cv2
@@ -220,6 +221,57 @@ class CameraWorker(threading.Thread):
             log.warning("camera %s: snapshot not written: %s", self.camera_id, error.strerror or error)
 
 
+def load_configured_detector(settings: Settings) -> Detector:
+    """The model the settings name (or the one resolved), as every camera of a process or a node uses it."""
+    from detector.resolve import load_detector
+
+    return load_detector(settings.model, models_dirs=settings.models_dirs, imgsz=settings.imgsz, conf=settings.conf,
+                         class_map=settings.class_map(), allow_download=settings.allow_download,
+                         export_openvino=settings.export_openvino)
+
+
+@dataclass(frozen=True)
+class WantedCamera:
+    """An enabled camera with valid current zones: what a worker (or a cluster's camera actor) runs."""
+
+    camera_id: str
+    source_url: str
+    fps: float
+    zones: CameraZones
+    zone_version: int
+
+
+class CameraPlan(NamedTuple):
+    wanted: dict[str, WantedCamera]  # the enabled cameras that can run
+    problems: dict[str, str]  # why the other enabled ones cannot (no zones, invalid zones)
+    site_codes: dict[str, str]  # every enabled camera's site code (MQTT topics), running or not
+
+
+def wanted_cameras(session: Session, camera_id: str | None = None) -> CameraPlan:
+    """What should run: every enabled camera, or the one ``camera_id``."""
+    plan = CameraPlan({}, {}, {})
+    wanted, problems = plan.wanted, plan.problems
+    query = select(Camera).where(Camera.enabled.is_(True))
+    if camera_id is not None:
+        query = query.where(Camera.id == camera_id)
+    for camera in session.scalars(query):
+        plan.site_codes[camera.id] = camera.site.code
+        version = current_zones(session, camera.id)
+        if version is None:
+            problems[camera.id] = "no zones drawn yet"
+            continue
+        try:
+            document = {**version.document, "camera_id": camera.id, "timezone": camera.timezone}
+            if camera.imgsz:
+                document["imgsz"] = camera.imgsz
+            zones = parse_zones(document, f"camera {camera.id} zones v{version.version}")
+        except ZoneFileError as error:
+            problems[camera.id] = str(error)
+            continue
+        wanted[camera.id] = WantedCamera(camera.id, camera.source_url, camera.fps, zones, version.version)
+    return plan
+
+
 class WorkerSupervisor:
     def __init__(self, settings: Settings, engine: Engine, detector_factory: Callable[[], Detector],
                  on_zone_state: Callable[[str, list[dict]], None] | None = None):
@@ -262,37 +314,23 @@ class WorkerSupervisor:
 
     def sync(self) -> None:
         """Make the running workers match the enabled cameras and their current zones."""
-        wanted: dict[str, tuple[Camera, CameraZones, int]] = {}
         with self.sessions() as session:
-            for camera in session.scalars(select(Camera).where(Camera.enabled.is_(True))):
-                self.site_codes[camera.id] = camera.site.code
-                version = current_zones(session, camera.id)
-                if version is None:
-                    self.problems[camera.id] = "no zones drawn yet"
-                    continue
-                try:
-                    document = {**version.document, "camera_id": camera.id, "timezone": camera.timezone}
-                    if camera.imgsz:
-                        document["imgsz"] = camera.imgsz
-                    zones = parse_zones(document, f"camera {camera.id} zones v{version.version}")
-                except ZoneFileError as error:
-                    self.problems[camera.id] = str(error)
-                    continue
-                self.problems.pop(camera.id, None)
-                wanted[camera.id] = (camera, zones, version.version)
+            wanted, self.problems, site_codes = wanted_cameras(session)
+        self.site_codes.update(site_codes)
         for camera_id in list(self.workers):
             worker = self.workers[camera_id]
             camera = wanted.get(camera_id)
-            if camera is None or camera[0].source_url != worker.source_url or camera[0].fps != worker.fps:
+            if camera is None or camera.source_url != worker.source_url or camera.fps != worker.fps:
                 worker.stop(end_open=camera is None)  # a changed URL resumes at once; a disabled camera ends
                 worker.join(timeout=15)
                 del self.workers[camera_id]
-            elif camera[2] != worker.status.zone_version:
-                worker.update_zones(camera[1], camera[2])
-        for camera_id, (camera, zones, version) in wanted.items():
+            elif camera.zone_version != worker.status.zone_version:
+                worker.update_zones(camera.zones, camera.zone_version)
+        for camera_id, camera in wanted.items():
             if camera_id not in self.workers:
-                worker = CameraWorker(camera_id, camera.source_url, camera.fps, zones, version, self.detector,
-                                      self.store_for(camera_id), self.settings, self.signer, self.on_zone_state)
+                worker = CameraWorker(camera_id, camera.source_url, camera.fps, camera.zones, camera.zone_version,
+                                      self.detector, self.store_for(camera_id), self.settings, self.signer,
+                                      self.on_zone_state)
                 self.workers[camera_id] = worker
                 worker.start()
 
