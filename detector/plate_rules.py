@@ -64,6 +64,7 @@ class PlateText:
     text: str
     char_confidences: tuple[float, ...]
     format: PlateFormat
+    candidates: tuple[tuple[tuple[str, float], ...], ...] = ()  # what each position was read as (for votes)
 
     @property
     def confidence(self) -> float:
@@ -93,7 +94,8 @@ def _fit(positions: Sequence[Candidates], plate_format: PlateFormat) -> PlateTex
         confidences.append(float(choice[1]))
     if plate_format.name == "standard" and not _limit_serial_letters(text, confidences, positions):
         return None
-    return PlateText("".join(text), tuple(confidences), plate_format)
+    return PlateText("".join(text), tuple(confidences), plate_format,
+                     tuple(tuple((c, float(p)) for c, p in options) for options in positions))
 
 
 def _limit_serial_letters(text: list[str], confidences: list[float], positions: Sequence[Candidates]) -> bool:

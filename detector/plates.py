@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from detector.plate_rules import PLATE_CHARACTERS, PlateText, resolve
+from detector.plate_vote import vote
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,9 @@ CROP_ASPECT = (1.8, 7.0)  # width / height of an image taken as a plate crop
 LINE_ASPECT = (1.2, 9.0)  # of a detected text line that may be (part of) a plate
 MAX_LINES = 8  # detected lines recognised per image, plate-coloured first: bounds the cost of busy scenes
 TOP_CANDIDATES = 5
+# crops read per region (width, height grown by): detected lines hug the characters and often miss an edge one
+LINE_VARIANTS = ((1.0, 1.0), (1.12, 1.35), (1.3, 1.6))
+CROP_VARIANTS = ((1.0, 1.0), (1.1, 1.2))  # a crop is the plate already: as it is, and with a border
 
 
 class PlateReaderError(RuntimeError):
@@ -36,12 +40,18 @@ class PlateReaderError(RuntimeError):
 
 @dataclass(frozen=True)
 class PlateReading:
-    text: str
-    confidence: float
+    plate: PlateText
     colour: str
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in the image read
-    char_confidences: tuple[float, ...]
     crop: np.ndarray | None = field(default=None, repr=False, compare=False)  # the rectified plate
+
+    @property
+    def text(self) -> str:
+        return self.plate.text
+
+    @property
+    def confidence(self) -> float:
+        return self.plate.confidence
 
     def to_json(self) -> dict:
         return {"text": self.text, "confidence": round(self.confidence, 3), "colour": self.colour,
@@ -56,18 +66,23 @@ def _models_dir() -> Path:
     return Path(rapidocr_onnxruntime.__file__).parent / "models"
 
 
-def colour_scores(plate: np.ndarray) -> dict[str, float]:
-    """Share of the plate's pixels in each plate colour (background colours, HSV); the characters are a minority."""
-    hsv = cv2.cvtColor(plate, cv2.COLOR_BGR2HSV)
-    hue, sat, val = (hsv[..., i].astype(np.int16) for i in range(3))
-    saturated = (sat >= 70) & (val >= 60)
-    return {
-        "blue": float(np.mean(saturated & (hue >= 95) & (hue <= 130))),
-        "yellow": float(np.mean(saturated & (hue >= 12) & (hue <= 34))),
-        "green": float(np.mean((sat >= 35) & (val >= 80) & (hue >= 35) & (hue <= 90))),
-        "white": float(np.mean((sat < 40) & (val >= 150))),
-        "black": float(np.mean(val < 60)),
-    }
+HUE_BANDS = (("yellow", 10, 40), ("green", 40, 88), ("blue", 88, 131))  # OpenCV hue (0-180) of plate backgrounds
+SATURATED_SHARE = 0.2  # below this share of coloured pixels the plate is white or black (or too washed out)
+
+
+def plate_colour(plate: np.ndarray) -> tuple[str | None, float]:
+    """The plate's background colour from its pixels, and the share of its pixels that are coloured.
+
+    The median hue of the coloured pixels decides (the characters and a border of car body are a minority);
+    with few coloured pixels the plate is white or black by its brightness, or None when that is unclear."""
+    hsv = cv2.cvtColor(plate, cv2.COLOR_BGR2HSV).reshape(-1, 3)
+    coloured = hsv[(hsv[:, 1] >= 60) & (hsv[:, 2] >= 60)]
+    share = len(coloured) / max(1, len(hsv))
+    if share >= SATURATED_SHARE:
+        hue = float(np.median(coloured[:, 0]))
+        return next((name for name, low, high in HUE_BANDS if low <= hue < high), None), share
+    brightness = float(np.median(hsv[:, 2]))
+    return ("white" if brightness >= 150 else "black" if brightness < 70 else None), share
 
 
 class PlateReader:
@@ -134,41 +149,50 @@ class PlateReader:
         height, width = image.shape[:2]
         readings: list[PlateReading] = []
         if CROP_ASPECT[0] <= width / height <= CROP_ASPECT[1] and height <= 160:
-            pad_y, pad_x = max(2, height // 10), max(4, width // 20)
-            padded = cv2.copyMakeBorder(image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_REPLICATE)
-            reading = self._reading(padded, (0.0, 0.0, float(width), float(height)))
-            if reading is not None:
-                readings.append(reading)
+            whole = ((width / 2, height / 2), (float(width), float(height)), 0.0)
+            reading = self._read_region(image, whole, CROP_VARIANTS)
+            readings += [reading] if reading is not None else []
         if not readings and max(height, width) >= 96:
             readings = self._read_scene(image)
         return [r for r in readings if r.confidence >= self.min_confidence]
 
-    def _reading(self, plate: np.ndarray, box: tuple[float, float, float, float]) -> PlateReading | None:
-        text = self.read_plate(plate)
-        if text is None:
+    def _read_region(self, image: np.ndarray, rect: Rect, variants) -> PlateReading | None:
+        """One plate region read from a few crops (tight, grown) and their readings voted into one; the plate's
+        background colour keeps out readings of a length that colour cannot have."""
+        crops = [_warp(image, rect, grow_w, grow_h) for grow_w, grow_h in variants]
+        read = [(t, crop) for t, crop in ((self.read_plate(crop), crop) for crop in crops) if t is not None]
+        if not read:
             return None
-        scores = colour_scores(plate)
-        colour = max(text.format.colours, key=lambda c: scores[c])
-        return PlateReading(text.text, text.confidence, colour, box, text.char_confidences, plate)
+        texts = [t for t, _ in read]
+        background, _ = plate_colour(crops[0])
+        # only a clearly coloured background rules out a length (a washed-out green plate looks white)
+        plate = vote(texts, background if background in ("blue", "yellow", "green") else None)
+        if plate is None:
+            return None
+        colour = background if background in plate.format.colours else plate.format.colours[0]
+        points = cv2.boxPoints(rect)
+        box = (max(0.0, float(points[:, 0].min())), max(0.0, float(points[:, 1].min())),
+               min(float(image.shape[1]), float(points[:, 0].max())),
+               min(float(image.shape[0]), float(points[:, 1].max())))
+        best_crop = max(read, key=lambda pair: (pair[0].text == plate.text, pair[0].confidence))[1]
+        return PlateReading(plate, colour, box, best_crop)
 
     def _read_scene(self, image: np.ndarray) -> list[PlateReading]:
         boxes, _ = self._det(image)
         quads = [np.asarray(b, dtype=np.float32) for b in (boxes if boxes is not None else [])]
         regions = [r for r in [_region(q) for q in quads] + _merged_lines(quads) if r is not None]
-        regions.sort(key=lambda r: -max(colour_scores(_warp(image, r, 1.0, 1.0)).values()))
-        readings: list[PlateReading] = []
-        for rect in regions[:MAX_LINES]:
-            plate = _warp(image, rect, 1.12, 1.35)
-            points = cv2.boxPoints(rect)
-            box = (float(points[:, 0].min()), float(points[:, 1].min()),
-                   float(points[:, 0].max()), float(points[:, 1].max()))
-            reading = self._reading(plate, box)
-            if reading is not None:
-                readings.append(reading)
-        return _distinct(readings)
+        regions.sort(key=lambda r: -_plate_likeness(image, r))
+        readings = [self._read_region(image, rect, LINE_VARIANTS) for rect in regions[:MAX_LINES]]
+        return _distinct([r for r in readings if r is not None])
 
 
 Rect = tuple[tuple[float, float], tuple[float, float], float]  # cv2.minAreaRect
+
+
+def _plate_likeness(image: np.ndarray, rect: Rect) -> float:
+    """Coloured like a plate first, then the rest by size: which detected lines are worth recognising."""
+    colour, share = plate_colour(_warp(image, rect, 1.0, 1.0))
+    return (1.0 + share if colour in ("blue", "yellow", "green") else 0.0) + min(1.0, rect[1][0] / 1000)
 
 
 def _region(quad: np.ndarray) -> Rect | None:
@@ -176,6 +200,7 @@ def _region(quad: np.ndarray) -> Rect | None:
     (cx, cy), (w, h), angle = cv2.minAreaRect(quad)
     if w < h:
         w, h, angle = h, w, angle - 90
+    angle = (angle + 90) % 180 - 90  # the same rectangle, its long side within ±90° of horizontal
     if h < 6 or not LINE_ASPECT[0] <= w / h <= LINE_ASPECT[1] or abs(angle) > 45:
         return None
     return (cx, cy), (w, h), angle
