@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from detector.backends import DetectorError
 from detector.plate_rules import PLATE_CHARACTERS, PlateText, resolve
 from detector.plate_vote import vote
 
@@ -34,7 +35,7 @@ LINE_VARIANTS = ((1.0, 1.0), (1.12, 1.35), (1.3, 1.6))
 CROP_VARIANTS = ((1.0, 1.0), (1.1, 1.2))  # a crop is the plate already: as it is, and with a border
 
 
-class PlateReaderError(RuntimeError):
+class PlateReaderError(DetectorError):
     """The bundled models are missing or cannot be loaded."""
 
 

@@ -170,6 +170,24 @@ def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_plate(args: argparse.Namespace, settings: Settings) -> int:
+    import cv2
+
+    from detector.plates import PlateReader
+
+    image = cv2.imread(str(args.image))
+    if image is None:
+        raise SourceError(f"{args.image}: not a readable image")
+    readings = PlateReader(min_confidence=settings.plate_min_confidence).read(image)
+    if args.json:
+        print(json.dumps({"plates": [r.to_json() for r in readings]}, ensure_ascii=False))
+    else:
+        print(f"{args.image}: {len(readings)} plate(s)")
+        for r in readings:
+            print(f"  {r.text}  {r.colour:<6} {r.confidence:.2f}  {[round(v) for v in r.box]}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from service.db.session import make_engine, upgrade
     from service.demo import seed_demo
@@ -427,6 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
     detector_options(detect)
     detect.add_argument("--json", action="store_true", help="print JSON")
     detect.set_defaults(handler=cmd_detect)
+
+    plate = commands.add_parser("plate", help="read every licence plate in an image (scene, vehicle or plate crop)")
+    plate.add_argument("image")
+    plate.add_argument("--json", action="store_true", help="print JSON")
+    plate.set_defaults(handler=cmd_plate)
 
     demo = commands.add_parser("demo", help="run the bundled sample end to end")
     detector_options(demo)

@@ -98,6 +98,7 @@ def test_upgrade_creates_tables_and_downgrade_upgrade_roundtrip(db_url: str) -> 
         "ix_violations_zone_id",
         "ix_violations_camera_zone_started",
         "ix_violations_site_id",
+        "ix_violations_plate_read",
     }
     [fk] = schema.get_foreign_keys("evidence_files")
     assert (fk["referred_table"], fk["constrained_columns"]) == ("violations", ["violation_id"])
@@ -105,7 +106,7 @@ def test_upgrade_creates_tables_and_downgrade_upgrade_roundtrip(db_url: str) -> 
     uniques = [u["column_names"] for u in schema.get_unique_constraints("evidence_files")]
     assert ["violation_id", "name"] in uniques
     with engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0007"
+        assert MigrationContext.configure(connection).get_current_revision() == "0008"
     if engine.dialect.name == "sqlite":
         assert Path(make_url(db_url).database or "").is_file()
 
@@ -131,7 +132,7 @@ def test_alembic_cli_uses_env_url_from_any_directory(db_url: str, tmp_path: Path
     engine = make_engine(db_url)
     assert {"violations", "evidence_files"} <= set(inspect(engine).get_table_names())
     done = subprocess.run([*cli, "current"], cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
-    assert "0007 (head)" in done.stdout
+    assert "0008 (head)" in done.stdout
     engine.dispose()
 
 
