@@ -115,6 +115,21 @@ def test_plate_command_prints_every_plate_as_json(plates, shared_data, capsys):
     assert json.loads(capsys.readouterr().out) == {"plates": []}
 
 
+@pytest.mark.footage
+def test_the_reader_loads_and_reads_without_the_network(plates, monkeypatch):
+    """The models are the wheel's own files: nothing is fetched when the reader is made or used."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"the plate reader reached for the network: {args!r}")
+
+    for name in ("connect", "connect_ex"):
+        monkeypatch.setattr(socket.socket, name, refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    [plate] = PlateReader().read(cv2.imread(str(plates / "crops" / "lprnet-003.jpg")))
+    assert plate.text == "皖A05279"
+
+
 def test_plate_command_refuses_what_is_not_an_image(tmp_path, capsys):
     text = tmp_path / "notes.txt"
     text.write_text("京A12345")
