@@ -167,7 +167,7 @@ class PlateReader:
         texts = [t for t, _ in read]
         background, _ = plate_colour(crops[0])
         # only a clearly coloured background rules out a length (a washed-out green plate looks white)
-        plate = vote(texts, background if background in ("blue", "yellow", "green") else None)
+        plate = vote(texts, background if background in ("blue", "yellow", "green") else None, same_view=True)
         if plate is None:
             return None
         colour = background if background in plate.format.colours else plate.format.colours[0]

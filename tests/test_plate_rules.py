@@ -35,7 +35,10 @@ def test_impossible_plates_are_never_read(text):
 def test_letters_plates_never_use_become_the_digits_they_look_like():
     plate = resolve_text("皖AOH627", 0.9)
     assert plate.text == "皖A0H627"
-    assert plate.char_confidences[2] < 0.9  # a look-alike nobody proposed is a guess, and counts less
+    assert plate.char_confidences[2] == pytest.approx(0.9)  # on a plate an O is the glyph of 0: no guess
+    # what the recogniser gave the letter counts for the digit where the digit may stand
+    folded = resolve(read("皖", "A", [("O", 0.9), ("0", 0.05)], "N", "7", "1", "8"))
+    assert folded.text == "皖A0N718" and folded.char_confidences[2] == pytest.approx(0.95)
     assert resolve_text("皖AW5VOO").text == "皖AW5V00"
     assert resolve_text("京AI2345").text == "京A12345"
     assert not is_valid_plate("皖AOH627")  # a plate as typed is valid only without correction
@@ -52,6 +55,8 @@ def test_digit_where_a_letter_must_stand_takes_the_recognisers_own_letter():
 def test_look_alike_table_when_no_allowed_candidate_was_seen():
     assert resolve(read("苏", [("2", 0.8)], "1", "2", "3", "4", "5")).text == "苏Z12345"
     assert resolve(read("苏", [("0", 0.8)], "1", "2", "3", "4", "5")).text == "苏D12345"
+    # a look-alike nobody proposed is a guess, and counts half
+    assert resolve(read("苏", [("0", 0.8)], "1", "2", "3", "4", "5")).char_confidences[1] == pytest.approx(0.4)
     # green small plate: the last four are digits, so S and B there are 5 and 8
     assert resolve(read("皖", "A", "D", "1", [("S", 0.9)], "1", [("B", 0.9)], "6")).text == "皖AD15186"
 

@@ -61,3 +61,21 @@ def test_colour_vote_follows_confidence():
     assert vote_colour([("blue", 0.9), ("green", 0.5), ("green", 0.3)]) == "blue"
     assert vote_colour([("blue", 0.3), ("green", 0.5), ("green", 0.3)]) == "green"
     assert vote_colour([]) is None
+
+
+def test_a_misaligned_reading_is_left_out():
+    right = reading("皖", "A", "Y", "L", "2", "5", "0")
+    shifted = reading([("皖", 0.03)], "A", "N", "Y", "1", "2", "5")  # a character lost, the rest moved along
+    assert vote([right, shifted]).text == "皖AYL250"
+
+
+def test_crops_of_one_view_are_as_sure_as_their_best_crop():
+    tight = reading([("皖", 0.09)], "A", "3", "2", "8", "L", "2")
+    grown = reading([("皖", 0.58)], "A", "3", "2", "8", "L", "2")
+    assert vote([tight, grown]).confidence == pytest.approx((0.09 + 0.58) / 2)  # frames: disagreement counts
+    assert vote([tight, grown], same_view=True).confidence == pytest.approx(0.58)
+    # the characters are still chosen by the average: T over 1 and 7 though each crop preferred another
+    crops = [reading("皖", "A", "G", "7", [("1", 0.48), ("T", 0.28)], "6", "8"),
+             reading("皖", "A", "G", "7", [("7", 0.45), ("T", 0.44)], "6", "8")]
+    plate = vote(crops, same_view=True)
+    assert plate.text == "皖AG7T68" and plate.char_confidences[4] == pytest.approx(0.44)

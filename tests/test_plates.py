@@ -64,14 +64,14 @@ def scores(found: list[tuple[str, PlateReading | None]], min_confidence: float) 
 
 @pytest.mark.footage
 def test_plate_crops_are_read_exactly(reader, plates):
-    """100 LPRNet test crops (94x24, blue): measured 98 % with every reading, 97 % at the default threshold
-    (the two wrong readings, at 0.64 and 0.75, are a 6 read for a G and a 0 for a D)."""
+    """100 LPRNet test crops (94x24, blue): measured 98 % with every reading and at the default threshold
+    (the two wrong readings, at 0.65 and 0.80, are a 6 read for a G and a 0 for a D)."""
     found = surest_readings(reader, plates / "crops.csv")
     assert all(r is None or is_valid_plate(r.text) for _, r in found)  # never an impossible plate
     accuracy, _ = scores(found, 0.0)
     assert accuracy >= 0.96
     accuracy, wrong = scores(found, DEFAULT_MIN_CONFIDENCE)
-    assert accuracy >= 0.95 and wrong <= 0.03
+    assert accuracy >= 0.96 and wrong <= 0.03
     # all are blue plates; 3 are taken under a colour cast (a yellow or green tint): measured 97 % blue
     read = [r for truth, r in found if r is not None and r.text == truth]
     assert sum(r.colour == "blue" for r in read) >= 0.95 * len(read)
@@ -79,15 +79,15 @@ def test_plate_crops_are_read_exactly(reader, plates):
 
 @pytest.mark.footage
 def test_plates_on_vehicle_photos_are_found_and_read(reader, plates):
-    """50 CCPD photos (39 blue, 11 green new-energy): measured 90 % with every reading (one wrong, at 0.38),
-    80 % at the default threshold with none wrong; colours right wherever the plate is."""
+    """50 CCPD photos (39 blue, 11 green new-energy): measured 92 % with every reading and at the default
+    threshold, none wrong (4 unread); colours right wherever the plate is read."""
     rows = {row["plate"]: row for row in csv.DictReader((plates / "vehicles.csv").open(encoding="utf-8"))}
     found = surest_readings(reader, plates / "vehicles.csv")
     assert all(r is None or is_valid_plate(r.text) for _, r in found)
-    accuracy, _ = scores(found, 0.0)
-    assert accuracy >= 0.88
+    accuracy, wrong = scores(found, 0.0)
+    assert accuracy >= 0.90 and wrong <= 0.03
     accuracy, wrong = scores(found, DEFAULT_MIN_CONFIDENCE)
-    assert accuracy >= 0.78 and wrong == 0.0
+    assert accuracy >= 0.90 and wrong <= 0.03
     read = [(rows[truth], r) for truth, r in found if r is not None and r.text == truth]
     assert sum(row["colour"] == r.colour for row, r in read) >= 0.95 * len(read)
     for row, r in read:  # the box is where CCPD says the plate is

@@ -207,7 +207,7 @@ class CameraPipeline:
     plate_reader: PlateReaderLike | None = None  # reads the plates of vehicles in violation (None: not read)
     plate_every_s: float = 10.0  # capture time between readings of one violation's plate
     plate_max_readings: int = 6  # readings per violation at most
-    plate_min_confidence: float = 0.4  # a voted plate less sure than this is not reported
+    plate_min_confidence: float = 0.3  # a voted plate less sure than this is not reported
     violations: list[ViolationRecord] = field(default_factory=list)
     times: StageTimes = field(default_factory=StageTimes)
 
@@ -396,6 +396,7 @@ class CameraPipeline:
     def _forget(self, record: ViolationRecord) -> None:
         """A settled violation keeps no frames (a long-running camera would otherwise grow without end)."""
         record.latest_frame = None
+        record.plate.readings.clear()  # its vote and best crop stay; the crops behind them are not needed
         if not self.keep_settled and record in self.violations:
             self.violations.remove(record)
 

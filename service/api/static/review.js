@@ -24,7 +24,8 @@
       },
       el("strong", { text: queueTitle(v) }),
       v.escalated ? el("span", { class: "badge escalated", text: `超时未清理 · 已移交交警 ${fmtShort(v.escalated_at)}` }) : null,
-      el("span", { class: "muted", text: `${labels.CLASS[v.object_class] || v.object_class} · ${v.site_code || "未登记摄像头"}` }),
+      el("span", { class: "muted", text: `${labels.CLASS[v.object_class] || v.object_class} · ${v.site_code || "未登记摄像头"}` +
+        (v.plate_read ? ` · 识别 ${v.plate_read}（待确认）` : "") }),
       el("span", { class: "muted", text: `开始 ${fmtShort(v.started_at)} · ${v.ended_at ? "持续 " + fmtDuration(v.duration_s) : "仍在占用"}` })))));
     $("queue-count").textContent = `${state.queue.length} 条待审核 (pending)`;
     FL.show($("queue-empty"), state.queue.length === 0);
