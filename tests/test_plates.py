@@ -72,7 +72,7 @@ def test_plate_crops_are_read_exactly(reader, plates):
     assert accuracy >= 0.96
     accuracy, wrong = scores(found, DEFAULT_MIN_CONFIDENCE)
     assert accuracy >= 0.96 and wrong <= 0.03
-    # all are blue plates; 3 are taken under a colour cast (a yellow or green tint): measured 97 % blue
+    # all are blue plates; some are taken under a colour cast (a yellow or green tint): measured 96 of 98 blue
     read = [r for truth, r in found if r is not None and r.text == truth]
     assert sum(r.colour == "blue" for r in read) >= 0.95 * len(read)
 
