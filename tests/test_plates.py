@@ -26,6 +26,8 @@ from service.db.models import EvidenceFile, Violation
 from service.db.session import make_engine, session_factory
 from service.evidence import verify_manifest
 from service.settings import Settings
+from service.signing import ManifestSigner
+from service.verify import verify_path
 from zones.config import parse_zones
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -181,8 +183,9 @@ def test_a_violating_vehicles_plate_is_voted_kept_as_evidence_and_stored(tmp_pat
     image = cv2.imread(str(plates / "vehicles" / "ccpd-001.jpg"))
     counting = CountingReader(reader)
     store = DatabaseStore(f"sqlite:///{tmp_path / 'db.sqlite'}", spool=Spool(tmp_path / "spool"))
+    signer = ManifestSigner.load_or_create(tmp_path / "signing_key.pem")
     pipeline = run(tmp_path, image, 20, store, plate_reader=counting, plate_every_s=4.0, plate_max_readings=3,
-                   plate_min_confidence=0.4)
+                   plate_min_confidence=0.4, signer=signer)
     [record] = pipeline.violations
     # throttled: from the violation on (t=3 s), every 4 s, 3 at most, on the vehicle's crop only
     assert len(counting.calls) == 3
@@ -196,6 +199,8 @@ def test_a_violating_vehicles_plate_is_voted_kept_as_evidence_and_stored(tmp_pat
     [plate_file] = [f for f in manifest["files"] if f["name"] == "plate.jpg"]
     assert plate_file["role"] == "plate"
     assert verify_manifest(folder) == []
+    report = verify_path(folder, signer.public_key)  # hashed, signed and chained with the plate crop in it
+    assert report.ok, report.problems
     crop = cv2.imread(str(folder / "plate.jpg"))
     assert 2.0 <= crop.shape[1] / crop.shape[0] <= 5.0  # the plate, not the car
     assert resolve_text(reader.read(crop)[0].text).text == "苏CFY773"
@@ -223,7 +228,7 @@ def test_readings_stop_once_the_vote_is_sure_and_nothing_is_read_without_a_reade
     assert len(sure.calls) == 3  # three agreeing sure readings: no more are needed
     assert record.facts()["plate"] == {"text": "京A12345", "confidence": 0.99, "colour": "blue", "readings": 3}
 
-    unsure = CountingReader(readings=[reading("京A12345", 0.3)])
+    unsure = CountingReader(readings=[reading("京A12345", 0.2)])
     [record] = run(tmp_path / "b", image, 40, plate_reader=unsure, plate_every_s=2.0, plate_max_readings=5).violations
     assert len(unsure.calls) == 5  # the cost bound
     assert record.facts()["plate"] is None  # less sure than the threshold: no plate is named
