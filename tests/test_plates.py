@@ -254,3 +254,16 @@ def test_a_restarted_camera_keeps_the_plate_it_had_voted(tmp_path):
     assert resumed.reported.text == "京A12345"
     resumed.read(CountingReader(readings=[reading("京A12845", 0.5)]), image, VEHICLE, T0 + timedelta(seconds=30))
     assert resumed.reported.text == "京A12345"  # the earlier vote still counts against a weaker new reading
+
+
+def test_the_plate_crop_kept_is_the_surest_one_of_the_plate_as_voted():
+    from service.camera.plates import ViolationPlate
+
+    image = np.full((1160, 720, 3), 90, np.uint8)
+    plate = ViolationPlate(min_confidence=0.3)
+    wrong = reading("京A12845", 0.9)
+    right = [reading("京A12345", 0.8), reading("京A12345", 0.7)]
+    for i, found in enumerate([wrong, *right]):
+        plate.read(CountingReader(readings=[found]), image, VEHICLE, T0 + timedelta(seconds=10 * i))
+    assert plate.reported.text == "京A12345"
+    assert plate.best_crop_at == T0 + timedelta(seconds=10)  # the first crop read as the voted plate, the surest

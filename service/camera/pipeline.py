@@ -397,6 +397,7 @@ class CameraPipeline:
         """A settled violation keeps no frames (a long-running camera would otherwise grow without end)."""
         record.latest_frame = None
         record.plate.readings.clear()  # its vote and best crop stay; the crops behind them are not needed
+        record.plate.read_at.clear()
         if not self.keep_settled and record in self.violations:
             self.violations.remove(record)
 

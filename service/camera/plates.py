@@ -56,12 +56,12 @@ class ViolationPlate:
     min_confidence: float = 0.0  # a vote less sure than this is not reported
     prior: PlateResult | None = None  # the vote a camera had before it restarted (its readings are gone)
     readings: list[PlateReading] = field(default_factory=list)
+    read_at: list[datetime] = field(default_factory=list)  # capture time of each reading
     attempts: int = 0
     last_attempt_at: datetime | None = None
     result: PlateResult | None = None
     best_crop: np.ndarray | None = None
     best_crop_at: datetime | None = None
-    best_confidence: float = 0.0
 
     def __post_init__(self) -> None:
         self.result = self.result or self.prior
@@ -88,13 +88,17 @@ class ViolationPlate:
         found = reader.read(crop)
         if not found:
             return False
-        reading = max(found, key=lambda r: r.confidence)  # one vehicle, one plate: its surest reading
-        self.readings.append(reading)
+        self.readings.append(max(found, key=lambda r: r.confidence))  # one vehicle, one plate: its surest
+        self.read_at.append(at)
         before = (self.result, self.best_crop_at)
         self._vote()
-        if self.result is not None and reading.crop is not None:
-            if self.best_crop is None or (reading.text == self.result.text and reading.confidence >= self.best_confidence):
-                self.best_crop, self.best_crop_at, self.best_confidence = reading.crop, at, reading.confidence
+        if self.result is not None:
+            # the crop shown is the surest one read as the voted plate (the surest of all while none agrees)
+            kept = [(r.confidence, t, r) for r, t in zip(self.readings, self.read_at) if r.crop is not None]
+            agreeing = [k for k in kept if k[2].text == self.result.text]
+            if kept:
+                _, self.best_crop_at, best = max(agreeing or kept, key=lambda k: k[0])
+                self.best_crop = best.crop
         return (self.result, self.best_crop_at) != before
 
     def _vote(self) -> None:
