@@ -170,6 +170,24 @@ def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_plate(args: argparse.Namespace, settings: Settings) -> int:
+    import cv2
+
+    from detector.plates import PlateReader
+
+    image = cv2.imread(str(args.image))
+    if image is None:
+        raise SourceError(f"{args.image}: not a readable image")
+    readings = PlateReader(min_confidence=settings.plate_min_confidence).read(image)
+    if args.json:
+        print(json.dumps({"plates": [r.to_json() for r in readings]}, ensure_ascii=False))
+    else:
+        print(f"{args.image}: {len(readings)} plate(s)")
+        for r in readings:
+            print(f"  {r.text}  {r.colour:<6} {r.confidence:.2f}  {[round(v) for v in r.box]}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from service.db.session import make_engine, upgrade
     from service.demo import seed_demo
@@ -234,6 +252,8 @@ def _tile_cost(result: dict) -> str:
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from service.evaluation.evaluate import evaluate_pklot, evaluate_video, read_events_file
 
+    if args.kind == "plates":
+        return _eval_plates(args, settings)
     if args.kind == "pklot":
         sequences = []
         for folder in map(Path, args.paths):
@@ -284,6 +304,29 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{name.replace('_', ' ')}: mean |e| {ev[name]['mean_abs_s']} s, median {ev[name]['median_s']} s")
     print(f"false violations per hour: {result['false_violations_per_hour']}; "
           f"vehicles seen entering zones: {result['vehicles_seen_in_zones']}")
+    return 0
+
+
+def _eval_plates(args: argparse.Namespace, settings: Settings) -> int:
+    from detector.plates import PlateReader
+    from service.evaluation.plates import evaluate_plates
+
+    labels = [Path(p) for p in args.paths]
+    for path in labels:
+        if not path.is_file():
+            raise SourceError(f"{path}: no such labels file (a CSV of file,plate,...)")
+    reader = PlateReader(min_confidence=settings.plate_min_confidence)
+    results = {str(path): evaluate_plates(reader, path) for path in labels}
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+        return 0
+    for path, r in results.items():
+        colours = f", colour right {r['colour_accuracy']:.0%}" if r["colour_accuracy"] is not None else ""
+        print(f"{path}: {r['exact']}/{r['images']} exact ({r['accuracy']:.0%}) at confidence >= "
+              f"{settings.plate_min_confidence}, {len(r['wrong'])} wrong, {len(r['unread'])} unread{colours}; "
+              f"{r['ms_per_image']} ms per image")
+        for wrong in r["wrong"]:
+            print(f"  wrong: {wrong['plate']} read as {wrong['read']} ({wrong['confidence']})")
     return 0
 
 
@@ -483,6 +526,11 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--json", action="store_true", help="print JSON")
     detect.set_defaults(handler=cmd_detect)
 
+    plate = commands.add_parser("plate", help="read every licence plate in an image (scene, vehicle or plate crop)")
+    plate.add_argument("image")
+    plate.add_argument("--json", action="store_true", help="print JSON")
+    plate.set_defaults(handler=cmd_plate)
+
     demo = commands.add_parser("demo", help="run the bundled sample end to end")
     detector_options(demo)
     demo.add_argument("--fps", type=float)
@@ -494,8 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_demo)
 
     evaluate = commands.add_parser("eval", help="score accuracy on annotated footage")
-    evaluate.add_argument("kind", choices=["pklot", "video"])
-    evaluate.add_argument("paths", nargs="+", help="pklot: dataset or sequence folders; video: one video")
+    evaluate.add_argument("kind", choices=["pklot", "video", "plates"])
+    evaluate.add_argument("paths", nargs="+", help="pklot: dataset or sequence folders; video: one video; "
+                          "plates: labels CSVs (file,plate[,colour]) beside their images")
     detector_options(evaluate)
     evaluate.add_argument("--grace-s", type=float, default=300.0, help="pklot: grace time of violation events")
     evaluate.add_argument("--zones", help="video: zone file")

@@ -226,6 +226,10 @@ class EvidenceSet:
         """The object enlarged, for reading its plate."""
         self.add_file("crop.jpg", "crop", _jpeg(crop_object(image, box), quality=95), captured_at)
 
+    def add_plate(self, plate: np.ndarray, captured_at: datetime) -> None:
+        """The best crop of the vehicle's plate (the one its reading rests on); a better one replaces it."""
+        self.add_file("plate.jpg", "plate", _jpeg(plate, quality=95), captured_at)
+
     def add_clip(self, frames: list[np.ndarray], fps: float, captured_at: datetime) -> None:
         try:
             with tempfile.TemporaryDirectory(prefix="firelane-clip-") as scratch:

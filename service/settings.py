@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     clip_post_s: float = Field(8.0, ge=0)
     font: Path | None = None
     vehicle_classes: list[str] = list(DEFAULT_VEHICLES)
+    read_plates: bool = Field(True, description="read the plates of vehicles in violation (detector.plates)")
+    plate_min_confidence: float = Field(0.3, ge=0, le=1, description="readings less sure than this are not reported")
+    plate_every_s: float = Field(10.0, gt=0, description="capture time between plate readings of one violation")
+    plate_max_readings: int = Field(6, ge=1, le=1000, description="plate readings per violation at most (cost bound)")
     obstacle_classes: list[str] = list(DEFAULT_OBSTACLES)
 
     # cluster mode (service.cluster): camera pipelines as Ray actors over many machines

@@ -470,6 +470,45 @@ def test_police_reviews_with_evidence(context: BrowserContext, served: Served, c
     assert console.errors == []
 
 
+def test_police_form_is_prefilled_with_the_plate_reading_and_keeps_the_correction(
+        context: BrowserContext, served: Served, console: Console) -> None:
+    from service.db.models import EvidenceFile, Violation
+
+    folder = next(served.settings.evidence_root.rglob("vA/01-begin.jpg")).parent
+    plate = np.full((40, 140, 3), (160, 60, 20), np.uint8)  # a blue plate crop, as the reader saves it
+    cv2.putText(plate, "B12345", (8, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2)
+    _jpeg(folder / "plate.jpg", plate)
+    seal(folder, "vA", served.settings.signing_key_path)
+    with served.app.state.sessions.begin() as session:
+        row = _row(folder, "plate.jpg", "plate", served.now - timedelta(minutes=30))
+        session.add(EvidenceFile(violation_id="vA", **row))
+        violation = session.get(Violation, "vA")
+        violation.plate_read, violation.plate_read_confidence, violation.plate_read_colour = "粤B12845", 0.62, "blue"
+
+    page = login(context, served, "police", PASSWORD, "/ui/review?violation=vA", console)
+    expect(page.locator("#detail-title")).to_contain_text("vA")
+    expect(page.locator("#plate-reading")).to_be_visible()
+    expect(page.locator("#plate-read")).to_have_text("粤B12845")
+    expect(page.locator("#plate-read-meta")).to_contain_text("蓝牌")
+    expect(page.locator("#plate-read-meta")).to_contain_text("62%")
+    expect(page.locator("#plate-read-meta")).to_contain_text("请核对")  # not sure: the officer is asked to check
+    expect(page.locator("#plate")).to_have_value("粤B12845")  # prefilled
+    assert page.locator("#plate-crop").get_attribute("src") == "/api/violations/vA/evidence/plate.jpg"
+    page.wait_for_function("() => document.getElementById('plate-crop').naturalWidth > 0")
+    expect(page.locator("#plate-corrected")).to_be_hidden()
+    expect(page.locator("#integrity.ok")).to_be_visible()  # the plate crop is part of the sealed evidence
+    screenshot(page, "test_police_form_is_prefilled_with_the_plate_reading")
+
+    page.fill("#plate", "粤B12345")  # the crop shows a 3 where the reader saw an 8
+    expect(page.locator("#plate-corrected")).to_be_visible()
+    page.click("#confirm")
+    expect(page.locator("#outcome")).to_contain_text("车牌 粤B12345")
+    expect(page.locator("#outcome")).to_contain_text("更正自机器识别 粤B12845")
+    detail = api_json(page, served, "/api/violations/vA")
+    assert (detail["plate_text"], detail["plate_read"], detail["plate_read_confidence"]) == ("粤B12345", "粤B12845", 0.62)
+    assert console.errors == []
+
+
 def test_property_acknowledges_and_clears(browser: Browser, context: BrowserContext, served: Served,
                                           console: Console) -> None:
     page = login(context, served, "prop-a", PASSWORD, "/ui/alerts", console)

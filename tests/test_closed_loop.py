@@ -333,6 +333,35 @@ def test_repeat_offenders_setting(app: FastAPI, settings: Settings, client: Test
     assert found["min_count"] == 2 and [o["plate"] for o in found["offenders"]] == ["粤B11111", "粤B22222"]
 
 
+def test_machine_readings_are_suggestions_apart_and_a_correction_keeps_both(world: Seeded, app: FastAPI,
+                                                                              client: TestClient) -> None:
+    with app.state.sessions.begin() as session:  # what the plate reader voted on three pending violations
+        for vid, read in (("a2", "粤B22222"), ("b1", "粤B22222"), ("a3", "京A99999")):
+            violation = session.get(Violation, vid)
+            violation.plate_read, violation.plate_read_confidence, violation.plate_read_colour = read, 0.9, "blue"
+    police = bearer(client, "police")
+    found = client.get("/api/offenders", params={"until": "2026-11-08"}, headers=police).json()
+    assert found["offenders"] == []  # readings accuse nobody: 粤B11111 has 2 confirmed, 粤B22222 2
+    # 粤B22222: 2 confirmed (b2, old1) + 2 read on unreviewed violations reach 3; 京A99999 (1) does not
+    assert [(s["plate"], s["count"], s["confirmed_count"]) for s in found["suggestions"]] == [("粤B22222", 2, 2)]
+    assert [v["violation_id"] for v in found["suggestions"][0]["violations"]] == ["b1", "a2"]
+    assert found["suggestions"][0]["violations"][0]["plate_read_confidence"] == 0.9
+
+    detail = client.get("/api/violations/a2", headers=police).json()
+    assert (detail["plate_read"], detail["plate_read_confidence"], detail["plate_text"]) == ("粤B22222", 0.9, None)
+    # the officer reads the evidence and corrects the machine: the confirmed plate counts, the reading stays
+    assert client.post("/api/violations/a2/review", json={"decision": "confirmed", "plate_text": "粤B 11111"},
+                       headers=police).status_code == 201
+    detail = client.get("/api/violations/a2", headers=police).json()
+    assert (detail["plate_read"], detail["plate_text"], detail["review_status"]) == ("粤B22222", "粤B11111", "confirmed")
+    with app.state.sessions() as session:
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "review.confirm")).one()
+        assert entry.details == {"plate_text": "粤B11111", "plate_read": "粤B22222", "corrected": True}
+    found = client.get("/api/offenders", params={"until": "2026-11-08"}, headers=police).json()
+    assert [(o["plate"], o["count"]) for o in found["offenders"]] == [("粤B11111", 3)]
+    assert [(s["plate"], s["count"], s["confirmed_count"]) for s in found["suggestions"]] == [("粤B22222", 1, 2)]
+
+
 # --- hotspots ---
 
 

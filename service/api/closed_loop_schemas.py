@@ -76,12 +76,28 @@ class OffenderOut(BaseModel):
     violations: list[OffenceOut]
 
 
+class SuggestedOffenceOut(OffenceOut):
+    plate_read_confidence: float | None
+
+
+class SuggestedOffenderOut(BaseModel):
+    plate: str = Field(description="as the plate reader read it; nobody has confirmed these violations yet")
+    count: int = Field(description="unreviewed violations read as this plate")
+    confirmed_count: int = Field(description="violations the police already confirmed with this plate")
+    first_at: datetime
+    last_at: datetime
+    violations: list[SuggestedOffenceOut]
+
+
 class OffendersOut(BaseModel):
     min_count: int
     window_days: int
     since: datetime
     until: datetime
     offenders: list[OffenderOut]
+    suggestions: list[SuggestedOffenderOut] = Field(
+        description="apart from offenders: plates that machine readings of unreviewed violations would make "
+                    "repeat offenders once confirmed")
 
 
 class TallyOut(BaseModel):

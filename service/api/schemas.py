@@ -288,7 +288,11 @@ class ViolationOut(Output):
     evidence_problem: str | None
     source: str
     review_status: ReviewStatus
-    plate_text: str | None
+    plate_text: str | None = Field(description="the plate the police confirmed (the reading or their correction)")
+    plate_read: str | None = Field(None, description="the plate reader's vote over the vehicle's frames; null: none "
+                                   "read sure enough (kept beside plate_text when the police correct it)")
+    plate_read_confidence: float | None = Field(None, description="0-1, its least sure character after the vote")
+    plate_read_colour: str | None = Field(None, description="blue, yellow, green, white or black")
     created_at: datetime
     updated_at: datetime
 

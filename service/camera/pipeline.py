@@ -29,13 +29,14 @@ from shapely.geometry import Polygon
 
 from detector.backends import Detector
 from detector.appearance import LaneAppearance
-from detector.detections import OBSTRUCTION, Detections
+from detector.detections import OBSTRUCTION, VEHICLE, Detections
 from detector.gate import MotionGate
 from detector.sizing import inference_size
 from detector.tiling import TiledDetector, TileMode
 from detector.sources import Frame
 from detector.tracking import ObjectTracker
 from service.camera.obstructions import ObstructionFinder
+from service.camera.plates import PlateReaderLike, PlateResult, ViolationPlate
 from service.evidence import ChainLink, EvidenceSet, chain_head
 from service.evidence_store import EvidenceMissing, EvidenceStore, LocalEvidenceStore
 from service.signing import ManifestSigner
@@ -86,6 +87,7 @@ class ViolationRecord:
     latest_still_at: datetime | None = None  # capture time of the latest still written while it goes on
     clear_width_m: float | None = None  # calibrated lanes: the narrowest clear width seen while it went on
     severity: str | None = None  # "blocked" (under the zone's minimum) or "narrowed"
+    plate: ViolationPlate = field(default_factory=ViolationPlate)  # its vehicle's plate, read across frames
 
     @property
     def duration_s(self) -> float:
@@ -120,6 +122,7 @@ class ViolationRecord:
             "evidence_complete": self.evidence.complete,
             "clear_width_m": self.clear_width_m,
             "severity": self.severity,
+            "plate": self.plate.reported.to_json() if self.plate.reported else None,
         }
 
     def db_fields(self) -> dict:
@@ -138,6 +141,9 @@ class ViolationRecord:
             "evidence_problem": "; ".join(self.evidence.problems)[:4000] or None,
             "clear_width_m": self.clear_width_m,
             "severity": self.severity,
+            "plate_read": self.plate.reported.text if self.plate.reported else None,
+            "plate_read_confidence": self.plate.reported.confidence if self.plate.reported else None,
+            "plate_read_colour": self.plate.reported.colour if self.plate.reported else None,
         }
 
     def width_note(self) -> str | None:
@@ -153,7 +159,8 @@ class ViolationRecord:
                 "started_at": self.started_at.isoformat(), "violation_at": self.violation_at.isoformat(),
                 "source": self.source, "evidence": self.evidence.state(),
                 "latest_still_at": self.latest_still_at.isoformat() if self.latest_still_at else None,
-                "clear_width_m": self.clear_width_m, "severity": self.severity}
+                "clear_width_m": self.clear_width_m, "severity": self.severity,
+                "plate": self.plate.result.to_json() if self.plate.result else None}
 
 
 class ViolationStore(Protocol):
@@ -201,6 +208,10 @@ class CameraPipeline:
     find_obstructions: bool = True  # also what no detector class names (the lane's empty-appearance model)
     signer: ManifestSigner | None = None  # signs every manifest (None: unsigned, as in evaluation runs)
     tiles: TileMode = "auto"  # zone tiles for small objects (a detector already tiled is used as it is)
+    plate_reader: PlateReaderLike | None = None  # reads the plates of vehicles in violation (None: not read)
+    plate_every_s: float = 10.0  # capture time between readings of one violation's plate
+    plate_max_readings: int = 6  # readings per violation at most
+    plate_min_confidence: float = 0.3  # a voted plate less sure than this is not reported
     violations: list[ViolationRecord] = field(default_factory=list)
     times: StageTimes = field(default_factory=StageTimes)
 
@@ -311,9 +322,12 @@ class CameraPipeline:
             if record.occupant.last_seen == frame.captured_at:
                 record.latest_frame = frame
                 self._measure_clear_width(record, current.values(), frame.captured_at)
+                plate_changed = self._read_plate(record, frame)
                 since = record.latest_still_at or record.violation_at
                 if (frame.captured_at - since).total_seconds() >= self.latest_every_s:
                     self._add_latest(record, "latest")
+                    self._save(record, final=False)
+                elif plate_changed:
                     self._save(record, final=False)
         if small is not None:
             self._ring.append(small)
@@ -371,9 +385,28 @@ class CameraPipeline:
         if width.severity != "clear" and (record.clear_width_m is None or width.min_clear_m < record.clear_width_m):
             record.clear_width_m, record.severity = width.min_clear_m, width.severity
 
+    def _read_plate(self, record: ViolationRecord, frame: Frame) -> bool:
+        """A reading of the vehicle's plate when one is due (throttled per violation); the best plate crop goes
+        to the evidence. True when what the violation reports about its plate changed."""
+        plate = record.plate
+        if (self.plate_reader is None or record.occupant.category != VEHICLE
+                or not plate.due(frame.captured_at, self.plate_every_s, self.plate_max_readings)):
+            return False
+        before = plate.reported
+        with self.times.measure("plates"):
+            plate.read(self.plate_reader, frame.image, record.occupant.box, frame.captured_at)
+        written = record.evidence.files.get("plate.jpg")
+        if plate.reported is not None and plate.best_crop is not None and (
+                written is None or written.captured_at != plate.best_crop_at):
+            record.evidence.add_plate(plate.best_crop, plate.best_crop_at)
+            return True
+        return plate.reported != before
+
     def _forget(self, record: ViolationRecord) -> None:
         """A settled violation keeps no frames (a long-running camera would otherwise grow without end)."""
         record.latest_frame = None
+        record.plate.readings.clear()  # its vote and best crop stay; the crops behind them are not needed
+        record.plate.read_at.clear()
         if not self.keep_settled and record in self.violations:
             self.violations.remove(record)
 
@@ -385,7 +418,8 @@ class CameraPipeline:
         local_start = started_at.astimezone(self.camera.timezone)
         folder = Path(self.camera.camera_id) / f"{local_start:%Y%m%d-%H%M%S}-{zone.id}-{violation_id[:8]}"
         evidence = EvidenceSet(self.evidence_store, folder, self.camera, zone, self.font_path, self.signer)
-        record = ViolationRecord(violation_id, self.camera, zone, occ, started_at, frame.captured_at, self.source, evidence)
+        record = ViolationRecord(violation_id, self.camera, zone, occ, started_at, frame.captured_at, self.source, evidence,
+                                 plate=ViolationPlate(min_confidence=self.plate_min_confidence))
         rest = self._rest_frames.pop(occ.key, frame)
         self._drop_waiting(occ.key)
         reference = self.obstructions.appearance.reference() if self.obstructions is not None else None
@@ -396,6 +430,7 @@ class CameraPipeline:
         evidence.add_still(1, "begin", rest.image, rest.captured_at, replace(occ, box=occ.rest_box))
         evidence.add_still(2, "grace", frame.image, frame.captured_at, occ, record.width_note())
         evidence.add_crop(frame.image, occ.box, frame.captured_at)
+        self._read_plate(record, frame)
         record.latest_frame = frame
         self._active[occ.key] = record
         if self.keep_settled:
@@ -580,6 +615,8 @@ class CameraPipeline:
                 datetime.fromisoformat(data["violation_at"]), data["source"], evidence,
                 latest_still_at=datetime.fromisoformat(data["latest_still_at"]) if data["latest_still_at"] else None,
                 clear_width_m=data.get("clear_width_m"), severity=data.get("severity"),
+                plate=ViolationPlate(min_confidence=self.plate_min_confidence,
+                                     prior=PlateResult.from_json(data.get("plate"))),
             )
             self._active[occupant.key] = record
             if self.keep_settled:

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from detector.backends import Detector
 from detector.sources import Frame, FrameSource, StreamGap
 from service.camera.pipeline import CameraPipeline, ViolationRecord
+from service.camera.plates import plate_options
 from service.camera.spool import Spool
 from service.camera.store import DatabaseStore, JsonlStore
 from service.evidence_store import evidence_store
@@ -114,6 +115,7 @@ def run_camera(
         font_path=settings.font,
         gate_max_skip_s=gate_max_skip_s,
         signer=ManifestSigner.load_or_create(settings.signing_key_file or out_dir / "signing_key.pem"),
+        **plate_options(settings),
     )
     frames, interrupted = 0, False
     started = time.perf_counter()

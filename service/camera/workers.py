@@ -25,6 +25,7 @@ from detector.backends import Detector
 from detector.detections import Detections
 from detector.sources import STREAM_SCHEMES, SourceError, StreamSource, open_source
 from service.camera.pipeline import CameraPipeline
+from service.camera.plates import plate_options
 from service.camera.snapshot import snapshot_file, write_snapshot
 from service.camera.spool import Spool
 from service.camera.store import DatabaseStore, DatabaseUnavailable
@@ -147,7 +148,8 @@ class CameraWorker(threading.Thread):
         return CameraPipeline(self.zones, self.detector, evidence_store(self.settings), [self.store],
                               source.description, sample_fps=source.sample_fps, clip_pre_s=self.settings.clip_pre_s,
                               clip_post_s=self.settings.clip_post_s, font_path=self.settings.font,
-                              state_store=self.store, keep_settled=False, signer=self.signer)
+                              state_store=self.store, keep_settled=False, signer=self.signer,
+                              **plate_options(self.settings))
 
     def run(self) -> None:
         failures = 0

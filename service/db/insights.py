@@ -166,6 +166,30 @@ def offenders(
                             min_count=min_count, since=since, until=until)
 
 
+def suggested_offenders(
+    session: Session,
+    *,
+    until: datetime,
+    window_days: float,
+    min_count: int,
+    site_id: int | None = None,
+) -> list[tuple[Offender[Fact], int]]:
+    """Plates the reader read on violations nobody has reviewed yet, that would make a repeat offender if the
+    police confirmed them: (the unreviewed violations of the plate, how many are confirmed already). Kept apart
+    from ``offenders``: a machine reading accuses nobody until an officer confirms it."""
+    since = until - timedelta(days=window_days)
+    facts = load_facts(session, since=since, until=until, site_id=site_id, with_evidence=True)
+    confirmed: dict[str, int] = {}
+    for fact in facts:
+        if fact.violation.review_status == "confirmed" and fact.violation.plate_text:
+            confirmed[fact.violation.plate_text] = confirmed.get(fact.violation.plate_text, 0) + 1
+    unreviewed = [f for f in facts if f.violation.review_status is None and f.violation.plate_read]
+    groups = repeat_offenders(unreviewed, lambda f: f.violation.plate_read, lambda f: f.violation.started_at,
+                              min_count=1, since=since, until=until)
+    found = [(o, confirmed.get(o.plate, 0)) for o in groups if o.count + confirmed.get(o.plate, 0) >= min_count]
+    return sorted(found, key=lambda pair: (-(pair[0].count + pair[1]), pair[0].plate))
+
+
 # --- heat map input ---
 
 

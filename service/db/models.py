@@ -118,6 +118,11 @@ class Violation(Base):
     # The site the camera belonged to when the violation was recorded (migration 0006): history stays with it
     # when the camera moves or is archived. NULL: a camera that was not registered.
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    # The plate reader's vote over the vehicle's frames (migration 0008); ``plate_text`` is what the police
+    # confirmed (the reading, or their correction of it): both are kept.
+    plate_read: Mapped[str | None] = mapped_column(String(16), index=True)
+    plate_read_confidence: Mapped[float | None] = mapped_column(Float)
+    plate_read_colour: Mapped[str | None] = mapped_column(String(8))
 
     evidence: Mapped[list[EvidenceFile]] = relationship(
         back_populates="violation",

@@ -45,6 +45,11 @@ def get_review(session: Session, violation_id: str) -> Review | None:
     return session.scalar(select(Review).where(Review.violation_id == violation_id))
 
 
+def plate_read(session: Session, violation_id: str) -> str | None:
+    """What the plate reader voted for the violation's vehicle (None: nothing read)."""
+    return session.scalar(select(Violation.plate_read).where(Violation.id == violation_id))
+
+
 def decide(
     session: Session,
     violation_id: str,

@@ -31,6 +31,8 @@ from service.api.closed_loop_schemas import (
     ReportFileOut,
     ReportWeekOut,
     SiteSpotOut,
+    SuggestedOffenceOut,
+    SuggestedOffenderOut,
     TallyOut,
     WeeklyReportIn,
     WeeklyReportOut,
@@ -49,6 +51,7 @@ from service.db.insights import (
     hotspots,
     ledger,
     offenders,
+    suggested_offenders,
 )
 from service.db.models import Site, User
 from service.heatmap import heatmap_png
@@ -188,7 +191,9 @@ def repeat_offenders(
     site_id: IdQuery = None,
 ) -> OffendersOut:
     """Plates with at least ``min_count`` police-confirmed violations that started in the ``window_days``
-    before ``until``, most first, each with its violations and evidence links. Police and operators only."""
+    before ``until``, most first, each with its violations and evidence links; apart from them, as
+    ``suggestions``, plates the reader read on unreviewed violations that would reach ``min_count`` once
+    confirmed. Police and operators only."""
     tz = report_tz(settings)
     end = _bound(until, tz, "until", end=True) if until else _utcnow()
     n = min_count or settings.repeat_offender_min
@@ -196,24 +201,30 @@ def repeat_offenders(
     if site_id is not None:
         sites.get_site(session, site_id)
     found = offenders(session, until=end, window_days=days, min_count=n, site_id=site_id)
+    suggested = suggested_offenders(session, until=end, window_days=days, min_count=n, site_id=site_id)
     return OffendersOut(min_count=n, window_days=days, since=end - timedelta(days=days), until=end, offenders=[
         OffenderOut(
             plate=o.plate, count=o.count, first_at=o.items[0].violation.started_at,
-            last_at=o.items[-1].violation.started_at,
-            violations=[
-                OffenceOut(
-                    violation_id=f.violation.id, site_code=f.site_code, camera_id=f.violation.camera_id,
-                    camera_name=f.violation.camera_name, zone_id=f.violation.zone_id,
-                    zone_name=f.violation.zone_name, started_at=f.violation.started_at,
-                    violation_at=f.violation.violation_at, ended_at=f.violation.ended_at,
-                    detail_url=f"/api/violations/{quote(f.violation.id, safe='')}",
-                    evidence=[EvidenceLink(**link) for link in evidence_links(f)],
-                )
-                for f in o.items
-            ],
+            last_at=o.items[-1].violation.started_at, violations=[OffenceOut(**_offence(f)) for f in o.items],
         )
         for o in found
+    ], suggestions=[
+        SuggestedOffenderOut(
+            plate=o.plate, count=o.count, confirmed_count=confirmed, first_at=o.items[0].violation.started_at,
+            last_at=o.items[-1].violation.started_at,
+            violations=[SuggestedOffenceOut(**_offence(f), plate_read_confidence=f.violation.plate_read_confidence)
+                        for f in o.items],
+        )
+        for o, confirmed in suggested
     ])
+
+
+def _offence(f) -> dict:  # noqa: ANN001 - a Fact
+    v = f.violation
+    return dict(violation_id=v.id, site_code=f.site_code, camera_id=v.camera_id, camera_name=v.camera_name,
+                zone_id=v.zone_id, zone_name=v.zone_name, started_at=v.started_at, violation_at=v.violation_at,
+                ended_at=v.ended_at, detail_url=f"/api/violations/{quote(v.id, safe='')}",
+                evidence=[EvidenceLink(**link) for link in evidence_links(f)])
 
 
 # --- hotspots ---

@@ -165,6 +165,9 @@ def review_violation(violation_id: ViolationIdPath, body: ReviewIn, session: Ses
     )
     action = "review.confirm" if body.decision == "confirmed" else "review.reject"
     details = {"plate_text": review.plate_text} if review.plate_text else {"reason": review.reason}
+    machine = reviews.plate_read(session, violation_id)  # kept beside the confirmed plate: both stay
+    if review.plate_text and machine:
+        details.update(plate_read=machine, corrected=machine != review.plate_text)
     audit.record(session, user.id, action, f"violation:{violation_id}", details)
     session.commit()
     return review

@@ -24,7 +24,8 @@
       },
       el("strong", { text: queueTitle(v) }),
       v.escalated ? el("span", { class: "badge escalated", text: `超时未清理 · 已移交交警 ${fmtShort(v.escalated_at)}` }) : null,
-      el("span", { class: "muted", text: `${labels.CLASS[v.object_class] || v.object_class} · ${v.site_code || "未登记摄像头"}` }),
+      el("span", { class: "muted", text: `${labels.CLASS[v.object_class] || v.object_class} · ${v.site_code || "未登记摄像头"}` +
+        (v.plate_read ? ` · 识别 ${v.plate_read}（待确认）` : "") }),
       el("span", { class: "muted", text: `开始 ${fmtShort(v.started_at)} · ${v.ended_at ? "持续 " + fmtDuration(v.duration_s) : "仍在占用"}` })))));
     $("queue-count").textContent = `${state.queue.length} 条待审核 (pending)`;
     FL.show($("queue-empty"), state.queue.length === 0);
@@ -148,9 +149,39 @@
     $("export-link").href = `/api/violations/${enc(v.id)}/export`;
     $("export-link").hidden = v.integrity.length > 0;
     FL.show($("decision"), canDecide && v.review_status === "pending");
-    $("plate").value = v.plate_text || "";
+    renderPlateReading(v);
     $("reason").value = "";
     FL.show($("decision-error"), false);
+  }
+
+  const PLATE_COLOURS = { blue: "蓝牌 blue", yellow: "黄牌 yellow", green: "绿牌 green", white: "白牌 white",
+    black: "黑牌 black" };
+
+  /* The reader's plate prefills the form, with its confidence and the crop it read; the officer confirms it or
+     types the correction (both are kept: plate_read beside the confirmed plate_text). */
+  function renderPlateReading(v) {
+    const read = v.plate_read;
+    const crop = v.evidence.find((f) => f.role === "plate");
+    FL.show($("plate-reading"), Boolean(read));
+    FL.show($("plate-unread"), !read && v.review_status === "pending");
+    if (crop) $("plate-crop").src = crop.url;
+    else $("plate-crop").removeAttribute("src");
+    FL.show($("plate-crop"), Boolean(crop));
+    $("plate-read").textContent = read || "";
+    $("plate-read-meta").textContent = read
+      ? ` · ${PLATE_COLOURS[v.plate_read_colour] || v.plate_read_colour || ""} · 置信度 confidence ` +
+        `${Math.round((v.plate_read_confidence || 0) * 100)}%` +
+        ((v.plate_read_confidence || 0) < 0.8 ? " · 请核对 please check" : "")
+      : "";
+    $("plate").value = v.plate_text || read || "";
+    $("plate").dataset.read = read || "";
+    markCorrection();
+  }
+
+  function markCorrection() {
+    const read = $("plate").dataset.read;
+    const typed = $("plate").value.replace(/[\s·•.\-]/g, "").toUpperCase();
+    FL.show($("plate-corrected"), Boolean(read) && Boolean(typed) && typed !== read);
   }
 
   function setOutcome(text, kind) {
@@ -194,8 +225,10 @@
       return;
     }
     const review = response.data;
+    const read = $("plate").dataset.read;
+    const corrected = read && review.plate_text !== read ? `，更正自机器识别 ${read}（corrected）` : "";
     const text = review.decision === "confirmed"
-      ? `已确认违法：${id}，车牌 ${review.plate_text}（confirmed）`
+      ? `已确认违法：${id}，车牌 ${review.plate_text}（confirmed）${corrected}`
       : `已驳回：${id}，理由：${review.reason}（rejected）`;
     setOutcome(text, review.decision === "confirmed" ? "ok" : "warn");
     $("outcomes").prepend(el("li", { dataset: { id, decision: review.decision } },
@@ -214,6 +247,7 @@
   $("confirm").addEventListener("click", () => decide("confirmed"));
   $("reject").addEventListener("click", () => decide("rejected"));
   $("plate").addEventListener("keydown", (event) => { if (event.key === "Enter") decide("confirmed"); });
+  $("plate").addEventListener("input", markCorrection);
   $("refresh-queue").addEventListener("click", () => loadQueue(state.current));
   loadQueue(new URLSearchParams(location.search).get("violation"));
 })();
