@@ -98,6 +98,7 @@ def test_upgrade_creates_tables_and_downgrade_upgrade_roundtrip(db_url: str) -> 
         "ix_violations_zone_id",
         "ix_violations_camera_zone_started",
         "ix_violations_site_id",
+        "ix_violations_plate_read",
     }
     [fk] = schema.get_foreign_keys("evidence_files")
     assert (fk["referred_table"], fk["constrained_columns"]) == ("violations", ["violation_id"])
