@@ -15,7 +15,7 @@
   }
 
   function siteLabel(site) {
-    return site.site_id === null ? "未登记摄像头 (unregistered)" : `${site.site_name} (${site.site_code})`;
+    return site.site_id === null ? "未登记摄像头 (unregistered)" : site.site_name;
   }
 
   async function loadCounts() {

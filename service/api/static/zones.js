@@ -481,7 +481,7 @@
     } else {
       showProblems(problemsOf(response.data));
       saveStatus.replaceChildren(el("strong", { class: "bad", text: "未保存" }),
-        `（Not saved; version ${state.version ? "v" + state.version : "none"} unchanged）`);
+        state.version ? `（仍为版本 v${state.version}）` : "（尚无已保存的版本）");
     }
     render();
   });
@@ -501,11 +501,12 @@
       return;
     }
     if (!live.running) {
-      node.textContent = `检测未运行 (no worker)${live.problem ? "：" + live.problem : ""}`;
+      const why = live.problem ? labels.CAMERA_PROBLEM[live.problem] || live.problem : "";
+      node.textContent = `检测未运行${why ? "：" + why : ""}`;
       return;
     }
     const boxes = (live.objects || []).length;
-    node.textContent = `检测${live.state === "running" ? "中" : "：" + live.state} · ${boxes} 个目标 · `
+    node.textContent = `${labels.CAMERA_STATE[live.state] || live.state} · ${boxes} 个目标 · `
       + `最后一帧 ${FL.fmtClock(live.last_frame_at)}${live.error ? " · " + live.error : ""}`;
   }
 
