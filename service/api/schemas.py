@@ -250,6 +250,7 @@ class ViolationOut(Output):
     site_id: int | None = Field(description="the site the camera belonged to when it was recorded; null: the camera "
                                 "was not registered")
     site_code: str | None
+    site_name: str | None = None
     camera_id: str
     camera_name: str | None
     zone_id: str

@@ -82,6 +82,7 @@ class TimelineSpan(BaseModel):
 
 class TimelineLane(BaseModel):
     site_code: str | None
+    site_name: str | None = None
     camera_id: str
     camera_name: str | None
     zone_id: str

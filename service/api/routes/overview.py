@@ -35,7 +35,7 @@ def _timeline_out(timeline: stats.Timeline, now: datetime) -> TimelineOut:
         lane = lanes.get((v.camera_id, v.zone_id))
         if lane is None:
             lane = lanes[(v.camera_id, v.zone_id)] = TimelineLane(
-                site_code=row.site_code, camera_id=v.camera_id, camera_name=v.camera_name, zone_id=v.zone_id,
+                site_code=row.site_code, site_name=row.site_name, camera_id=v.camera_id, camera_name=v.camera_name, zone_id=v.zone_id,
                 zone_name=v.zone_name, zone_kind=v.zone_kind, spans=[],
             )
         lane.spans.append(TimelineSpan(

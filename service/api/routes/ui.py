@@ -97,6 +97,7 @@ def navigation(user: User) -> list[Page | NavGroup]:
     return entries
 
 
+HOME = {"operator": "dashboard", "police": "review", "property": "alerts"}
 ROLE_LABELS = {"operator": "运维人员", "property": "物业", "police": "交警"}
 
 
