@@ -126,9 +126,8 @@ def seed(sessions: sessionmaker[Session], evidence_root: Path) -> Seeded:
             fields = _violation(vid, camera, zone, name, start, ended, box)
             violation = upsert_violation(session, fields)
             replace_evidence(session, vid, _evidence(evidence_root, fields))
-            alert = enqueue_violation_alert(session, violation)
+            alert = enqueue_violation_alert(session, violation, now=alerted(start))
             if alert is not None:
-                alert.created_at = alerted(start)
                 out.alerts[vid] = alert.id
                 out.alerted_at[vid] = alerted(start)
         session.flush()

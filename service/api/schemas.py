@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 Role = Literal["operator", "property", "police"]
 ReviewStatus = Literal["pending", "confirmed", "rejected"]
-AlertStatus = Literal["open", "acknowledged", "cleared"]
+AlertStatus = Literal["open", "acknowledged", "cleared", "left"]  # left: the vehicle left before anyone acted
 
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 SITE_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -347,6 +347,8 @@ class AlertOut(Output):
     )
     claimed_cleared_by: int | None = None
     escalated_at: datetime | None = Field(None, description="not cleared in the site's limit: sent to the police")
+    due_at: datetime = Field(description="the lane has to be clear by then (alert + the site's clear limit when "
+                                         "the alert was sent), else the violation goes to the police")
 
 
 class AuditOut(Output):

@@ -115,6 +115,4 @@ class BoardAlertOut(AlertOut):
     duration_s: float
     still_url: str | None = Field(description="the grace still (else the first still) of the violation")
     still_captured_at: datetime | None
-    due_at: datetime = Field(description="the lane has to be clear by then (alert + the site's clear limit), "
-                                         "else the violation goes to the police")
     claim_unconfirmed: bool = Field(description="staff reported the lane cleared; the camera still sees the occupant")

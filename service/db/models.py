@@ -176,7 +176,8 @@ class EvidenceFile(Base):
 ROLES = ("operator", "property", "police")
 REVIEW_DECISIONS = ("confirmed", "rejected")
 REVIEW_STATUSES = ("pending", *REVIEW_DECISIONS)
-ALERT_STATUSES = ("open", "acknowledged", "cleared")
+# left: the vehicle left (the camera saw the lane free) before anyone acknowledged the alert (migration 0012)
+ALERT_STATUSES = ("open", "acknowledged", "cleared", "left")
 OUTBOX_CHANNELS = ("webhook", "mqtt")
 DEFAULT_CLEAR_LIMIT_S = 900  # 15 minutes
 
@@ -307,7 +308,7 @@ class Alert(Base):
 
     __tablename__ = "alerts"
     __table_args__ = (
-        CheckConstraint("status IN ('open', 'acknowledged', 'cleared')", name="status"),
+        CheckConstraint("status IN ('open', 'acknowledged', 'cleared', 'left')", name="status"),
         Index("ix_alerts_site_status", "site_id", "status"),
     )
     __mapper_args__ = {"eager_defaults": True}
@@ -329,8 +330,11 @@ class Alert(Base):
     claimed_cleared_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # sent to the police queue: the lane was not cleared in the site's clear_limit_s
     escalated_at: Mapped[datetime | None] = mapped_column(index=True)
+    # When the lane has to be clear: fixed when the alert is sent (created_at + the site's clear limit then), so
+    # changing a site's limit later moves no deadline already announced (migration 0012).
+    due_at: Mapped[datetime]
 
-    @validates("acknowledged_at", "cleared_at", "claimed_cleared_at", "escalated_at")
+    @validates("acknowledged_at", "cleared_at", "claimed_cleared_at", "escalated_at", "due_at")
     def _aware(self, key: str, value: datetime | None) -> datetime | None:
         return None if value is None else require_aware(value, f"Alert.{key}")
 

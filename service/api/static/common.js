@@ -9,7 +9,7 @@ const FL = (() => {
 
   const KIND = { fire_lane: "消防车通道", rescue_site: "消防救援场地", no_parking: "禁停区" };
   const REVIEW = { pending: "待审核", confirmed: "已确认", rejected: "已驳回" };
-  const ALERT = { open: "待处理", acknowledged: "已确认收到", cleared: "已清理" };
+  const ALERT = { open: "待处理", acknowledged: "已确认收到", cleared: "已清理", left: "车辆已离开" };
   /** A camera worker's state (service/db/models.py CAMERA_STATUSES) as people read it. */
   const CAMERA_STATE = {
     starting: "启动中", running: "检测中", reconnecting: "正在重新连接", error: "出错",
