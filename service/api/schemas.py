@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 Role = Literal["operator", "property", "police"]
 ReviewStatus = Literal["pending", "confirmed", "rejected"]
@@ -160,6 +160,11 @@ class SiteUpdate(Patch):
     clear_limit_s: ClearLimit | None = None
 
 
+RecordingStart = Annotated[AwareDatetime | None, Field(
+    None, description="a recorded file's first frame by the camera's clock, with its UTC offset "
+    "(2026-12-02T08:30:00+08:00); null: the time in the file name (…_20261202T083000…), else the file's time")]
+
+
 class CameraFields(Input):
     fps: float = Field(2.0, gt=0, le=60)
     imgsz: int | None = Field(None, ge=64, le=4096)
@@ -167,6 +172,7 @@ class CameraFields(Input):
     frame_width: int | None = Field(None, gt=0, le=16384)
     frame_height: int | None = Field(None, gt=0, le=16384)
     enabled: bool = True
+    recording_start: RecordingStart = None
 
     @field_validator("timezone")
     @classmethod
@@ -192,6 +198,7 @@ class CameraUpdate(Patch):
     frame_width: int | None = Field(None, gt=0, le=16384)
     frame_height: int | None = Field(None, gt=0, le=16384)
     enabled: bool | None = None
+    recording_start: RecordingStart = None
 
     @field_validator("timezone")
     @classmethod
@@ -210,6 +217,7 @@ class CameraOut(Output):
     frame_width: int | None
     frame_height: int | None
     enabled: bool
+    recording_start: datetime | None = None
     created_at: datetime
     updated_at: datetime
 

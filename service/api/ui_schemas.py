@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +39,9 @@ class LiveOut(BaseModel):
     error: str | None = None
     problem: str | None = Field(None, description="why the camera is not running (no zones, invalid zones)")
     zone_version: int | None = None
+    recording_start: datetime | None = Field(None, description="a recorded file: the first frame's capture time")
+    recording_start_origin: Literal["given", "file name", "file time"] | None = Field(
+        None, description="where that came from: the camera's recording_start, the file name, or the file's time")
     objects: list[LiveObject] = []
     zones: list[LiveZone] = []
 

@@ -223,6 +223,9 @@ class Camera(Base):
     frame_width: Mapped[int | None] = mapped_column(Integer)
     frame_height: Mapped[int | None] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # A recorded file's first frame, by the camera's own (burned-in) clock; None: the time in the file name, else
+    # the file's modification time minus its length (detector.sources.open_source). Migration 0012.
+    recording_start: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=_now_default())
     updated_at: Mapped[datetime] = mapped_column(server_default=_now_default(), onupdate=func.now())
     # Deleted while it had violations (migration 0006): kept, disabled and hidden, so its history keeps its names.

@@ -506,8 +506,11 @@
       return;
     }
     const boxes = (live.objects || []).length;
+    const origin = { given: "摄像头设置", "file name": "取自文件名", "file time": "取自文件时间，可能不准" };
+    const recording = live.recording_start
+      ? ` · 录像起点 ${FL.fmtTime(live.recording_start)}（${origin[live.recording_start_origin] || ""}）` : "";
     node.textContent = `${labels.CAMERA_STATE[live.state] || live.state} · ${boxes} 个目标 · `
-      + `最后一帧 ${FL.fmtClock(live.last_frame_at)}${live.error ? " · " + live.error : ""}`;
+      + `最后一帧 ${FL.fmtClock(live.last_frame_at)}${recording}${live.error ? " · " + live.error : ""}`;
   }
 
   async function reloadSnapshot(generation) {

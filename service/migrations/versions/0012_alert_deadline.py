@@ -1,4 +1,5 @@
-"""alerts keep the deadline they were sent with (due_at), and a state for a vehicle that left before anyone acted
+"""alerts keep the deadline they were sent with (due_at), and a state for a vehicle that left before anyone acted;
+cameras playing a recorded file can be given its real start (recording_start)
 
 Revision ID: 0012
 Revises: 0007
@@ -27,6 +28,8 @@ WITHOUT_LEFT = "status IN ('open', 'acknowledged', 'cleared')"
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("cameras") as batch:
+        batch.add_column(sa.Column("recording_start", Timestamp, nullable=True))
     with op.batch_alter_table("alerts") as batch:
         batch.add_column(sa.Column("due_at", Timestamp, nullable=True))
     alerts = sa.table("alerts", sa.column("id", sa.Integer), sa.column("site_id", sa.Integer),
@@ -50,3 +53,5 @@ def downgrade() -> None:
         batch.drop_constraint(op.f("ck_alerts_status"), type_="check")
         batch.create_check_constraint(op.f("ck_alerts_status"), sa.text(WITHOUT_LEFT))
         batch.drop_column("due_at")
+    with op.batch_alter_table("cameras") as batch:
+        batch.drop_column("recording_start")
