@@ -204,3 +204,52 @@ def test_closed_loop_pages_are_in_the_navigation(context: BrowserContext, served
     expect(page.locator("#nav-menu-records a.active")).to_have_attribute("aria-current", "page")
     screenshot(page, "test_closed_loop_pages_are_in_the_navigation")
     assert console.errors == []
+
+
+def test_ledger_page_filters_and_exports(context: BrowserContext, served: LoopServed, console: Console) -> None:
+    page = login(context, served, "prop-a", PASSWORD, "/ui/ledger", console)
+    expect(page.locator("#ledger-site option")).to_have_text(["花园A区"])  # property staff: their own site only
+    page.fill("#ledger-since", "2026-11-02")
+    page.fill("#ledger-until", "2026-11-08")
+    page.click("#ledger-apply")
+    rows = page.locator("#ledger-table tbody tr")
+    expect(rows).to_have_count(4)
+    assert [rows.nth(i).get_attribute("data-violation") for i in range(4)] == ["a1", "a2", "a3", "a4"]
+    a2 = page.locator("#ledger-table tr[data-violation='a2']")
+    expect(a2.locator("td[data-label='状态']")).to_have_text("交警确认")
+    expect(a2.locator("td[data-label='清理']")).to_have_text("20 分")  # 20 minutes from alert to a clear lane
+    expect(a2.locator("td[data-label='响应']")).to_have_text("5 分")
+    expect(page.locator("#ledger-summary")).to_contain_text("花园A区：共 4 起")
+    page.select_option("#ledger-status", "rejected")  # a3: escalated, then rejected by the police
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-violation", "a3")
+    csv_href = page.locator("#ledger-csv").get_attribute("href")
+    assert csv_href == f"/api/sites/{served.world.site_a}/ledger?since=2026-11-02&until=2026-11-08&format=csv"
+    csv = page.request.get(served.url + csv_href)
+    assert csv.ok and csv.headers["content-type"].startswith("text/csv") and csv.text().count("\n") == 5
+    pdf = page.request.get(served.url + page.locator("#ledger-pdf").get_attribute("href"))
+    assert pdf.ok and pdf.body().startswith(b"%PDF")
+    screenshot(page, "test_ledger_page_filters_and_exports")
+    assert page.request.get(served.url + "/ui/offenders").status == 403  # not for property staff
+    assert console.errors == []
+
+
+def test_repeat_offenders_page(context: BrowserContext, served: LoopServed, console: Console) -> None:
+    page = login(context, served, "police", PASSWORD, "/ui/offenders", console)
+    offender = page.locator(".offender[data-plate='粤B11111']")
+    expect(offender).to_have_count(1)  # a1, a2 and a4, confirmed in the 30 days before the API's now
+    expect(offender.locator("h2")).to_contain_text("3 次")
+    expect(offender.locator("tbody tr")).to_have_count(3)
+    expect(offender.locator("tbody tr").first.locator("td[data-label='站点']")).to_have_text("花园A区")
+    expect(page.locator(".offender")).to_have_count(1)
+    page.fill("#offenders-days", "60")
+    page.fill("#offenders-min", "2")
+    page.click("#offenders-apply")
+    expect(page.locator(".offender")).to_have_count(2)  # 粤B22222: b2, old1, old2 within 60 days
+    expect(page.locator(".offender[data-plate='粤B22222'] h2")).to_contain_text("3 次")
+    csv = page.request.get(served.url + page.locator("#offenders-csv").get_attribute("href"))
+    assert csv.ok and csv.text().count("粤B22222") == 3 and csv.text().count("粤B11111") == 3
+    pdf = page.request.get(served.url + page.locator("#offenders-pdf").get_attribute("href"))
+    assert pdf.ok and pdf.body().startswith(b"%PDF")
+    screenshot(page, "test_repeat_offenders_page")
+    assert console.errors == []
