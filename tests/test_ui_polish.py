@@ -59,6 +59,8 @@ def test_camera_recording_start_is_validated_stored_and_used_by_its_worker(tmp_p
         body = {"id": "gate", "site_id": site, "name": "大门", "source_url": "/recordings/gate.mp4"}
         naive = client.post("/api/cameras", json={**body, "recording_start": "2026-12-02T08:30:00"}, headers=op)
         assert naive.status_code == 422  # a time without its offset is ambiguous
+        typo = client.post("/api/cameras", json={**body, "recording_start": "0001-01-01T00:00:00+14:00"}, headers=op)
+        assert typo.status_code == 422 and "recording_start" in typo.text
         made = client.post("/api/cameras", json={**body, "recording_start": "2026-12-02T08:30:00+08:00"}, headers=op)
         assert made.status_code == 201, made.text
         start = datetime(2026, 12, 2, 0, 30, tzinfo=timezone.utc)

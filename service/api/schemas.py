@@ -160,7 +160,13 @@ class SiteUpdate(Patch):
     clear_limit_s: ClearLimit | None = None
 
 
-RecordingStart = Annotated[AwareDatetime | None, Field(
+def _plausible_recording(value: datetime | None) -> datetime | None:
+    if value is not None and not 2000 <= value.year <= 2999:
+        raise ValueError("a recording's start is between the years 2000 and 2999")
+    return value
+
+
+RecordingStart = Annotated[AwareDatetime | None, AfterValidator(_plausible_recording), Field(
     None, description="a recorded file's first frame by the camera's clock, with its UTC offset "
     "(2026-12-02T08:30:00+08:00); null: the time in the file name (…_20261202T083000…), else the file's time")]
 

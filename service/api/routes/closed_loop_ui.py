@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from service.api.routes import closed_loop, ui
+from service.closed_loop import LEDGER_STATUSES, STATUS_LABELS
 from service.reports.week import Week
 
 router = APIRouter(include_in_schema=False)
@@ -24,7 +25,10 @@ def hotspots_page(request: Request, user: ui.PageUser) -> Response:
 @router.get("/ui/ledger")
 def ledger_page(request: Request, user: ui.PageUser) -> Response:
     settings = request.app.state.settings
-    return ui._show(request, user, "ledger", {"report_timezone": settings.report_timezone})
+    return ui._show(request, user, "ledger", {
+        "report_timezone": settings.report_timezone,
+        "statuses": {status: STATUS_LABELS[status] for status in LEDGER_STATUSES},
+    })
 
 
 @router.get("/ui/offenders")

@@ -5,10 +5,7 @@
 (() => {
   const { el, api, problems, fmtShort, fmtDuration, labels } = FL;
   const $ = (id) => document.getElementById(id);
-  const STATUS = {
-    open: "处理中", cleared_in_time: "按时清理", cleared_late: "超时清理", left: "车辆已离开（无人处理）",
-    escalated: "已移交交警", confirmed: "交警确认", rejected: "交警驳回", ended: "已离开（无告警）",
-  };
+  const STATUS = FL.data.statuses; // service/closed_loop.py STATUS_LABELS, in ledger order
   let latest = 0;
 
   function showError(messages) {
