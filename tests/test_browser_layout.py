@@ -139,3 +139,28 @@ def test_menus_work_with_the_keyboard(browser: Browser, served, console: Console
         assert console.errors == []
     finally:
         context.close()
+
+
+def test_login_and_refusal_pages_fit_a_phone(browser: Browser, served, console: Console) -> None:  # noqa: ANN001
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        console.watch(page)
+        page.goto(served.url + "/login")
+        expect(page.locator("#login-submit")).to_be_visible()
+        assert sideways(page)["over"] <= 0
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "login-390.png"), full_page=True)
+        page.fill("#username", "prop-a")
+        page.fill("#password", PASSWORD)
+        page.click("#login-submit")
+        page.wait_for_url(served.url + "/ui/alerts")
+        response = page.goto(served.url + "/ui/zones")
+        assert response is not None and response.status == 403
+        expect(page.locator("h1")).to_contain_text("无权访问")
+        expect(page.locator("main a")).to_have_attribute("href", "/ui/alerts")  # back to their home page
+        assert sideways(page)["over"] <= 0
+        page.screenshot(path=str(ARTIFACTS / "property-forbidden-390.png"), full_page=True)
+        assert console.errors == []
+    finally:
+        context.close()
