@@ -87,3 +87,12 @@ def test_camera_recording_start_is_validated_stored_and_used_by_its_worker(tmp_p
     guessed = opened(None)
     assert guessed.status.recording_start_origin == "file time"
     assert abs(guessed.status.recording_start - datetime.now(timezone.utc)) < timedelta(minutes=10)
+
+
+def test_durations_read_like_people_say_them() -> None:
+    from service.humanize import duration_zh, minutes_zh
+
+    assert [duration_zh(s) for s in (0, 8, 60, 97, 97.4, 900, 3600, 3660, 207_840)] == [
+        "0 秒", "8 秒", "1 分", "1 分 37 秒", "1 分 37 秒", "15 分", "1 小时", "1 小时 1 分", "57 小时 44 分"]
+    assert duration_zh(None) == "—" and duration_zh(float("nan")) == "—" and duration_zh(-5) == "0 秒"
+    assert minutes_zh(16.9333) == "16 分 56 秒" and minutes_zh(1.62) == "1 分 37 秒" and minutes_zh(None) == "—"
