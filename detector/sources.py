@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 _STAMP = re.compile(r"(\d{4})-(\d{2})-(\d{2})[_ T](\d{2})[_:-](\d{2})[_:-](\d{2})")
+# Recorder exports: ch01_20261202083000.mp4 (Hikvision), cam_20261202T083000.mp4, 20261202_083000.avi
+_COMPACT_STAMP = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})[T_-]?(\d{2})(\d{2})(\d{2})(?!\d)")
+# Where a recorded file's first-frame time came from, for the log and the UI.
+START_GIVEN, START_FROM_NAME, START_FROM_FILE_TIME = "given", "file name", "file time"
 
 
 class SourceError(RuntimeError):
@@ -57,14 +61,15 @@ class FrameSource(Protocol):
 
 
 def time_from_name(name: str, tz: ZoneInfo) -> datetime | None:
-    """Capture time written in a file name as ``YYYY-MM-DD_HH_MM_SS`` (PKLot and most NVR exports)."""
-    match = _STAMP.search(name)
-    if not match:
-        return None
-    try:
-        return datetime(*(int(g) for g in match.groups()), tzinfo=tz)  # type: ignore[misc]
-    except ValueError:
-        return None
+    """Capture time written in a file name, in the camera's time zone: ``YYYY-MM-DD_HH_MM_SS`` (PKLot, many NVR
+    exports) or compact ``YYYYMMDDTHHMMSS`` / ``YYYYMMDD_HHMMSS`` / ``YYYYMMDDHHMMSS`` (Hikvision, Dahua)."""
+    for pattern in (_STAMP, _COMPACT_STAMP):
+        for match in pattern.finditer(name):
+            try:
+                return datetime(*(int(g) for g in match.groups()), tzinfo=tz)  # type: ignore[misc]
+            except ValueError:
+                continue  # digits that are no date (a serial number): look further
+    return None
 
 
 def _file_time(path: Path, tz: ZoneInfo) -> datetime:
@@ -145,6 +150,7 @@ class VideoFileSource:
     path: Path
     fps: float
     start: datetime
+    start_origin: str = START_GIVEN  # START_GIVEN, START_FROM_NAME or START_FROM_FILE_TIME
     live: bool = False
     gaps: list[StreamGap] = field(default_factory=list)
 
@@ -318,9 +324,19 @@ def open_source(spec: str, *, fps: float, tz: ZoneInfo, start: datetime | None =
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageSource(path, tz)
     source = VideoFileSource(path, fps, start or datetime.now(tz))
-    if start is None:
-        # A recorder closes the file when the recording ends, so its mtime marks the end of the clip.
-        duration = source.frame_count / source.native_fps if source.frame_count else 0.0
-        source.start = datetime.fromtimestamp(path.stat().st_mtime, tz) - timedelta(seconds=duration)
-        log.info("%s: no --start given; capture times count from %s (file time minus duration)", path, source.start)
+    if start is not None:
+        return source
+    named = time_from_name(path.stem, tz)
+    if named is not None:
+        # The recorder wrote the first frame's time (its own clock, the one burned into the picture) in the name.
+        source.start, source.start_origin = named, START_FROM_NAME
+        log.info("%s: capture times count from %s (the time in the file name)", path, named)
+        return source
+    # A recorder closes the file when the recording ends, so its mtime marks the end of the clip; a copied file
+    # has the copy's time instead: give --start (or the camera's recording_start) to be sure.
+    duration = source.frame_count / source.native_fps if source.frame_count else 0.0
+    source.start = datetime.fromtimestamp(path.stat().st_mtime, tz) - timedelta(seconds=duration)
+    source.start_origin = START_FROM_FILE_TIME
+    log.warning("%s: no start time given nor in the file name; capture times count from %s (file time minus "
+                "duration), which may disagree with the camera's clock", path, source.start)
     return source

@@ -6,7 +6,11 @@ The time line of a violation of a registered camera:
 
     detected (violation_at) → alerted (alert created_at) → acknowledged (acknowledged_at)
         → cleared (violation ended_at: the *camera* saw the lane free for the zone's leave_s)
-        or escalated (escalated_at = alerted + the site's clear limit) → confirmed / rejected (police review)
+        or escalated (escalated_at = the alert's due_at) → confirmed / rejected (police review)
+
+The deadline (``due_at``) is fixed when the alert is sent: alerted + the site's clear limit *then*; changing the
+limit later moves no deadline already announced. An alert nobody acknowledged whose vehicle the camera saw leave
+is ``left`` (车辆已离开): nothing is waiting for anyone, and it is not overdue.
 
 Property staff pressing "lane cleared" is only a claim (``claimed_cleared_at``): clearing counts when the camera
 confirms it, i.e. when the violation has ended. A violation still occupying the lane when the limit runs out,
@@ -57,6 +61,7 @@ class LoopFacts:
     claimed_cleared_at: datetime | None = None
     escalated_at: datetime | None = None
     review_status: str | None = None  # None or "pending", "confirmed", "rejected"
+    due_at: datetime | None = None  # the deadline the alert was sent with; None: alerted_at + clear_limit_s
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ def evaluate(facts: LoopFacts, now: datetime) -> LoopState:
         status = facts.review_status if decided else (OPEN if facts.ended_at is None else ENDED)
         return LoopState(UNALERTED, status, None, False, False, None, None, False, blocked)
 
-    due = due_at(facts.alerted_at, facts.clear_limit_s)
+    due = facts.due_at or due_at(facts.alerted_at, facts.clear_limit_s)
     if facts.ended_at is not None:
         state = CLEARED_IN_TIME if facts.ended_at <= due else CLEARED_LATE
         overdue = state == CLEARED_LATE

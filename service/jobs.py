@@ -25,10 +25,13 @@ def utc_now() -> datetime:
 
 
 def escalate_once(sessions: sessionmaker[Session], now: datetime | None = None) -> tuple[int, int]:
-    """Confirm cleared claims and escalate overdue alerts in one transaction; (confirmed, escalated)."""
+    """Confirm cleared claims, close alerts whose vehicle left unattended and escalate overdue alerts in one
+    transaction; (confirmed, escalated)."""
     with sessions.begin() as session:
-        confirmed, escalated = run_closed_loop(session, now or utc_now())
-        return len(confirmed), len(escalated)
+        done = run_closed_loop(session, now or utc_now())
+        if done.left:
+            log.info("%d alert(s) closed: the vehicle left before anyone acted", len(done.left))
+        return len(done.confirmed), len(done.escalated)
 
 
 def escalation_loop(sessions: sessionmaker[Session], stop: threading.Event, interval_s: float = 30.0,

@@ -131,9 +131,8 @@ def seed(sessions: sessionmaker[Session], evidence_root: Path) -> Seeded:
             violation = upsert_violation(session, fields)
             violation.clear_width_m, violation.severity = CLEAR_WIDTHS.get(vid, (None, None))
             replace_evidence(session, vid, _evidence(evidence_root, fields))
-            alert = enqueue_violation_alert(session, violation)
+            alert = enqueue_violation_alert(session, violation, now=alerted(start))
             if alert is not None:
-                alert.created_at = alerted(start)
                 out.alerts[vid] = alert.id
                 out.alerted_at[vid] = alerted(start)
         session.flush()

@@ -94,8 +94,8 @@ def test_police_sees_hotspots_heatmaps_and_chart(context: BrowserContext, served
     expect(page.locator("#hotspots-period[data-days='7']")).to_have_count(1)
     expect(page.locator("#site-ranking tbody tr")).to_have_count(2)
     assert cells(page, "site-ranking") == [
-        ["1", "花园A区（garden-a）", "4", "3,464", "2", "2"],
-        ["2", "B座（tower-b）", "2", "6,071", "0", "1"],
+        ["1", "花园A区", "4", "57 小时 44 分", "2", "2"],
+        ["2", "B座", "2", "101 小时 11 分", "0", "1"],
     ]
     zones = cells(page, "zone-ranking")
     assert [row[1:4] for row in zones] == [["北侧消防车通道", "东门", "3"], ["北侧消防车通道", "北门", "2"],
@@ -104,7 +104,7 @@ def test_police_sees_hotspots_heatmaps_and_chart(context: BrowserContext, served
     totals = page.locator("#hotspot-totals .cl-fact")
     expect(totals).to_have_count(4)
     expect(totals.nth(0)).to_contain_text("7 起")
-    expect(totals.nth(1)).to_contain_text("9,598 分钟")
+    expect(totals.nth(1)).to_contain_text("159 小时 58 分")
     expect(totals.nth(3)).to_contain_text("3 起")
     expect(page.locator("#hotspots-period")).to_contain_text("10/30")
 
@@ -127,7 +127,7 @@ def test_property_sees_only_its_site_on_the_hotspot_page(context: BrowserContext
     page.select_option("#hotspot-days", "7")
     expect(page.locator("#hotspots-period[data-days='7']")).to_have_count(1)
     expect(page.locator("#site-ranking tbody tr")).to_have_count(1)
-    assert cells(page, "site-ranking") == [["1", "B座（tower-b）", "2", "6,071", "0", "1"]]
+    assert cells(page, "site-ranking") == [["1", "B座", "2", "101 小时 11 分", "0", "1"]]
     assert [row[1] for row in cells(page, "camera-ranking")] == ["北门"]
     expect(page.locator("#heatmaps figure")).to_have_count(1)
     assert image_width(page, "#heatmaps figure[data-camera='camB'] img") > 0
@@ -150,9 +150,9 @@ def test_operator_generates_the_weekly_report(context: BrowserContext, served: L
     expect(page.locator("#report-status")).to_contain_text(f"已生成 {WEEK}", timeout=60_000)
     rows = cells(page, "report-numbers")
     assert [row[:7] for row in rows] == [
-        ["全辖区 District", "6", "9535", "9", "3", "4", "粤B11111"],
-        ["站点 garden-a", "4", "3464", "10", "2", "3", "粤B11111"],
-        ["站点 tower-b", "2", "6071", "8", "1", "1", "—"],
+        ["全辖区 District", "6", "158 小时 55 分", "9 分", "3", "4", "粤B11111"],
+        ["花园A区", "4", "57 小时 44 分", "10 分", "2", "3", "粤B11111"],
+        ["B座", "2", "101 小时 11 分", "8 分", "1", "1", "—"],
     ]
     expect(page.locator("#report-list tbody tr")).to_have_count(3)
     pdf_link = page.locator("#report-numbers a[data-name='district.pdf']")
@@ -178,11 +178,11 @@ def test_operator_generates_the_weekly_report(context: BrowserContext, served: L
 def test_property_generates_its_own_report(context: BrowserContext, served: LoopServed, console: Console) -> None:
     page = login(context, served, "prop-a", PASSWORD, "/ui/reports", console)
     expect(page.locator("#report-site option")).to_have_count(1)
-    expect(page.locator("#report-site option")).to_have_text("花园A区（garden-a）")
+    expect(page.locator("#report-site option")).to_have_text("花园A区")
     page.fill("#report-week", WEEK)
     page.click("#generate-report")
     expect(page.locator("#report-numbers tbody tr")).to_have_count(1, timeout=60_000)
-    assert cells(page, "report-numbers")[0][:3] == ["站点 garden-a", "4", "3464"]
+    assert cells(page, "report-numbers")[0][:3] == ["花园A区", "4", "57 小时 44 分"]
     links = page.locator("#report-list a")
     expect(links).to_have_count(2)
     assert {links.nth(i).get_attribute("data-name") for i in range(2)} == {"site-garden-a.html", "site-garden-a.pdf"}
@@ -194,10 +194,62 @@ def test_property_generates_its_own_report(context: BrowserContext, served: Loop
 def test_closed_loop_pages_are_in_the_navigation(context: BrowserContext, served: LoopServed,
                                                  console: Console) -> None:
     page = login(context, served, "police", PASSWORD, "/ui/review", console)
-    links = page.locator(".nav-more a")
-    expect(links).to_have_text([re.compile("热点分析"), re.compile("周报")])
+    links = page.locator("#nav-menu-records a")
+    expect(links).to_have_text([re.compile("热点分析"), re.compile("占用台账"), re.compile("反复违停"), re.compile("周报")])
+    expect(links.first).to_be_hidden()  # a menu, opened by its button
+    page.click(".nav-group-button")
     links.first.click()
     page.wait_for_url(served.url + "/ui/hotspots")
-    expect(page.locator(".nav-more a.active")).to_contain_text("热点分析")
+    expect(page.locator(".nav-group.active .nav-group-button")).to_contain_text("统计台账")
+    expect(page.locator("#nav-menu-records a.active")).to_have_attribute("aria-current", "page")
     screenshot(page, "test_closed_loop_pages_are_in_the_navigation")
+    assert console.errors == []
+
+
+def test_ledger_page_filters_and_exports(context: BrowserContext, served: LoopServed, console: Console) -> None:
+    page = login(context, served, "prop-a", PASSWORD, "/ui/ledger", console)
+    expect(page.locator("#ledger-site option")).to_have_text(["花园A区"])  # property staff: their own site only
+    page.fill("#ledger-since", "2026-11-02")
+    page.fill("#ledger-until", "2026-11-08")
+    page.click("#ledger-apply")
+    rows = page.locator("#ledger-table tbody tr")
+    expect(rows).to_have_count(4)
+    assert [rows.nth(i).get_attribute("data-violation") for i in range(4)] == ["a1", "a2", "a3", "a4"]
+    a2 = page.locator("#ledger-table tr[data-violation='a2']")
+    expect(a2.locator("td[data-label='状态']")).to_have_text("交警确认")
+    expect(a2.locator("td[data-label='清理']")).to_have_text("20 分")  # 20 minutes from alert to a clear lane
+    expect(a2.locator("td[data-label='响应']")).to_have_text("5 分")
+    expect(page.locator("#ledger-summary")).to_contain_text("花园A区：共 4 起")
+    page.select_option("#ledger-status", "rejected")  # a3: escalated, then rejected by the police
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-violation", "a3")
+    csv_href = page.locator("#ledger-csv").get_attribute("href")
+    assert csv_href == f"/api/sites/{served.world.site_a}/ledger?since=2026-11-02&until=2026-11-08&format=csv"
+    csv = page.request.get(served.url + csv_href)
+    assert csv.ok and csv.headers["content-type"].startswith("text/csv") and csv.text().count("\n") == 5
+    pdf = page.request.get(served.url + page.locator("#ledger-pdf").get_attribute("href"))
+    assert pdf.ok and pdf.body().startswith(b"%PDF")
+    screenshot(page, "test_ledger_page_filters_and_exports")
+    assert page.request.get(served.url + "/ui/offenders").status == 403  # not for property staff
+    assert console.errors == []
+
+
+def test_repeat_offenders_page(context: BrowserContext, served: LoopServed, console: Console) -> None:
+    page = login(context, served, "police", PASSWORD, "/ui/offenders", console)
+    offender = page.locator(".offender[data-plate='粤B11111']")
+    expect(offender).to_have_count(1)  # a1, a2 and a4, confirmed in the 30 days before the API's now
+    expect(offender.locator("h2")).to_contain_text("3 次")
+    expect(offender.locator("tbody tr")).to_have_count(3)
+    expect(offender.locator("tbody tr").first.locator("td[data-label='站点']")).to_have_text("花园A区")
+    expect(page.locator(".offender")).to_have_count(1)
+    page.fill("#offenders-days", "60")
+    page.fill("#offenders-min", "2")
+    page.click("#offenders-apply")
+    expect(page.locator(".offender")).to_have_count(2)  # 粤B22222: b2, old1, old2 within 60 days
+    expect(page.locator(".offender[data-plate='粤B22222'] h2")).to_contain_text("3 次")
+    csv = page.request.get(served.url + page.locator("#offenders-csv").get_attribute("href"))
+    assert csv.ok and csv.text().count("粤B22222") == 3 and csv.text().count("粤B11111") == 3
+    pdf = page.request.get(served.url + page.locator("#offenders-pdf").get_attribute("href"))
+    assert pdf.ok and pdf.body().startswith(b"%PDF")
+    screenshot(page, "test_repeat_offenders_page")
     assert console.errors == []

@@ -246,9 +246,11 @@ def test_site_clear_limit_is_editable_by_operators(world: Seeded, client: TestCl
         "clear_limit_s"] == 1800
     created = client.post("/api/sites", json={"code": "c", "name": "C区"}, headers=op).json()
     assert created["clear_limit_s"] == 900
-    # a longer limit: a2 (cleared 20 minutes after its alert) is now in time
+    # a longer limit moves no deadline already sent: a2 (cleared 20 minutes after its alert) stays late
     rows = client.get(f"/api/sites/{world.site_a}/ledger", headers=prop).json()["rows"]
-    assert {r["violation_id"]: r["status"] for r in rows}["a2"] == "cleared_in_time"
+    a2 = next(r for r in rows if r["violation_id"] == "a2")
+    assert a2["status"] == "cleared_late"
+    assert datetime.fromisoformat(a2["due_at"]) == world.alerted_at["a2"] + 15 * MIN
 
 
 # --- ledger ---
@@ -525,3 +527,88 @@ def test_ledger_csv_cells_never_run_as_spreadsheet_formulas() -> None:
     assert spreadsheet_safe('=HYPERLINK("http://x","点我")') == '\'=HYPERLINK("http://x","点我")'
     assert [spreadsheet_safe(v) for v in ("+1", "-1+2", "@SUM(A1)", "\tx")] == ["'+1", "'-1+2", "'@SUM(A1)", "'\tx"]
     assert spreadsheet_safe("北侧消防车通道") == "北侧消防车通道" and spreadsheet_safe("") == ""
+
+
+# --- alert states that follow the vehicle ---
+
+
+def test_deadline_is_fixed_when_the_alert_is_sent(world: Seeded, app: FastAPI, client: TestClient) -> None:
+    """A site's new clear limit applies to alerts sent after the change; those sent before keep their deadline."""
+    from service.db.alerts import enqueue_violation_alert
+    from service.db.closed_loop import run_closed_loop
+    from service.db.violations import upsert_violation
+
+    op, prop = bearer(client, "operator"), bearer(client, "prop-b")
+    assert client.patch(f"/api/sites/{world.site_b}", json={"clear_limit_s": 1800}, headers=op).status_code == 200
+    board = {a["violation_id"]: a for a in client.get("/api/board/alerts", headers=prop).json()}
+    assert datetime.fromisoformat(board["b1"]["due_at"]) == world.alerted_at["b1"] + 10 * MIN  # sent with 600 s
+    with app.state.sessions.begin() as session:
+        escalated = {a.violation_id: a.escalated_at for a in escalate_overdue(session, NOW)}
+    assert escalated["b1"] == world.alerted_at["b1"] + 10 * MIN
+
+    sent = NOW - 20 * MIN  # a new occupation, alerted after the change: 30 minutes
+    with app.state.sessions.begin() as session:
+        violation = upsert_violation(session, {
+            "id": "b9", "camera_id": "camB", "camera_name": "北门", "zone_id": "lane-a", "zone_name": "北侧消防车通道",
+            "zone_kind": "fire_lane", "object_class": "car", "category": "vehicle", "started_at": sent - DETECT,
+            "violation_at": sent, "ended_at": None, "duration_s": 0.0, "box": [1, 1, 2, 2], "tracker_ids": [1],
+            "evidence_dir": "camB/b9", "manifest_sha256": None, "source": "rtsp://x/y"})
+        alert = enqueue_violation_alert(session, violation, now=sent)
+        assert alert is not None and alert.due_at == sent + 30 * MIN
+    with app.state.sessions.begin() as session:
+        assert "b9" not in {a.violation_id for a in run_closed_loop(session, NOW).escalated}  # 20 of 30 minutes
+    with app.state.sessions.begin() as session:
+        [late] = [a for a in run_closed_loop(session, sent + 31 * MIN).escalated if a.violation_id == "b9"]
+        assert late.escalated_at == sent + 30 * MIN
+        audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "alert.escalate",
+                                                         AuditEntry.target == f"alert:{late.id}")).one()
+        assert audit.details["clear_limit_s"] == 1800
+
+
+def test_vehicle_left_before_anyone_acted(world: Seeded, app: FastAPI, client: TestClient) -> None:
+    """Open alerts whose vehicle the camera saw leave are closed as left; acknowledged or claimed ones are not."""
+    from service.db.closed_loop import run_closed_loop
+
+    prop = bearer(client, "prop-a")
+    with app.state.sessions.begin() as session:
+        done = run_closed_loop(session, NOW)
+    assert sorted(a.violation_id for a in done.left) == ["a4", "b2", "old1", "old2"]  # a1, a2 were acknowledged
+    with app.state.sessions() as session:
+        a4 = session.get_one(Alert, world.alerts["a4"])
+        assert (a4.status, a4.cleared_at, a4.cleared_by) == ("left", session.get_one(Violation, "a4").ended_at, None)
+        assert session.get_one(Alert, world.alerts["a1"]).status == "acknowledged"
+        actions = session.scalars(select(AuditEntry.target).where(AuditEntry.action == "alert.vehicle_left")).all()
+        assert sorted(actions) == sorted(f"alert:{world.alerts[v]}" for v in ("a4", "b2", "old1", "old2"))
+    pending = {a["violation_id"] for a in client.get("/api/board/alerts", headers=prop).json()}
+    assert pending == {"a1", "a2", "a3"}  # nothing left behind for property staff
+    left = client.get("/api/board/alerts", params={"status": "left"}, headers=prop).json()
+    assert {a["violation_id"]: a["status"] for a in left} == {"a4": "left", "old1": "left", "old2": "left"}
+    assert client.post(f"/api/alerts/{world.alerts['a4']}/ack", headers=prop).status_code == 409
+    assert client.post(f"/api/alerts/{world.alerts['a4']}/cleared", headers=prop).status_code == 409
+    with app.state.sessions.begin() as session:
+        assert run_closed_loop(session, NOW).left == []  # once
+
+
+def test_migration_0010_backfills_deadlines_and_folds_left_back(db_url: str, tmp_path) -> None:  # noqa: ANN001
+    from sqlalchemy import inspect, text
+
+    from service.db.session import downgrade, make_engine, session_factory, upgrade
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    world = seed(session_factory(engine), tmp_path / "evidence")
+    with session_factory(engine).begin() as session:
+        session.get_one(Alert, world.alerts["a4"]).status = "left"
+    downgrade(engine, "0009")  # just before the deadlines were kept
+    assert "due_at" not in {c["name"] for c in inspect(engine).get_columns("alerts")}
+    with engine.connect() as connection:
+        assert connection.execute(text(f"SELECT status FROM alerts WHERE id = {world.alerts['a4']}")).scalar() == \
+            "cleared"
+    upgrade(engine)
+    with session_factory(engine)() as session:
+        alerts = {a.violation_id: a for a in session.scalars(select(Alert))}
+        assert alerts["b1"].due_at == world.alerted_at["b1"] + 10 * MIN  # tower-b: 600 s
+        assert alerts["a3"].due_at == world.alerted_at["a3"] + 15 * MIN
+        alerts["a3"].status = "left"
+        session.commit()
+    engine.dispose()

@@ -88,14 +88,14 @@ def test_weekly_report_numbers_pdf_and_html(world: Seeded, app: FastAPI, setting
     if text is not None:
         flat = re.sub(r"\s+", "", text)
         assert f"{TITLE}：全辖区" in flat
-        for expected in ("2026年第45周（11月2日—11月8日）", "违停次数6起", "清理用时中位数9.0分钟",
+        for expected in ("2026年第45周（11月2日—11月8日）", "违停次数6起", "清理用时中位数9分",
                          "超时移交交警3起", "交警确认/驳回4/1起", "粤B11111", "另有1起违停来自未登记到站点的摄像头",
-                         "花园A区（garden-a）", "B座（tower-b）"):
+                         "花园A区", "B座"):
             assert expected in flat, expected
     site_text = pdf_text(folder / "site-garden-a.pdf")
     if site_text is not None:
         flat = re.sub(r"\s+", "", site_text)
-        assert f"{TITLE}：花园A区" in flat and "违停明细" in flat and "清理时限15分钟" in flat
+        assert f"{TITLE}：花园A区" in flat and "违停明细" in flat and "清理时限15分" in flat
         assert flat.count("交警确认") >= 3 and "交警驳回" in flat  # a1, a2, a4 confirmed; a3 rejected
 
     html = (folder / "site-garden-a.html").read_text(encoding="utf-8")
@@ -103,7 +103,7 @@ def test_weekly_report_numbers_pdf_and_html(world: Seeded, app: FastAPI, setting
     assert html.count('src="data:image/png;base64,') == 3  # daily minutes, outcomes, hotspot zones
     facts = dict(re.findall(r'<div class="fact"><span>([^<]+)</span><b>([^<]+)</b>', html))
     assert facts["违停次数"] == "4 起" and facts["超时移交交警"] == "2 起" and facts["反复违停车辆"] == "1 辆"
-    assert facts["占用总时长"] == "57.7 小时（3464 分钟）" and facts["清理用时中位数"] == "10.0 分钟"
+    assert facts["占用总时长"] == "57 小时 44 分" and facts["清理用时中位数"] == "10 分"
     assert re.search(r"<td>粤B11111</td><td class=\"num\">3</td>", html)
     assert facts["净宽不足（堵塞）"] == "1 起" and facts["通道变窄"] == "1 起" and facts["最窄剩余净宽"] == "2.3 米"
     assert "2.3 米（堵塞）" in html and "4.6 米（变窄）" in html  # per violation in the detail table

@@ -40,6 +40,17 @@ def test_time_from_pklot_style_names():
     assert time_from_name("2013-13-45_07_15_01", TZ) is None
 
 
+def test_time_from_recorder_export_names():
+    """Hikvision and Dahua exports write the first frame's time compactly; serial numbers are no times."""
+    first = datetime(2026, 12, 2, 8, 30, 0, tzinfo=TZ)
+    for name in ("ch01_20261202083000", "gate_20261202T083000_20261202T090000", "20261202_083000",
+                 "NVR-7 20261202-083000 east"):
+        assert time_from_name(name, TZ) == first, name
+    assert time_from_name("cam_99991399887766_20261202083000", TZ) == first  # 14 digits that are no date: skipped
+    assert time_from_name("serial123456789012345", TZ) is None  # digits run on: not a stamp
+    assert time_from_name("clip_20261202", TZ) is None  # a day without a time of day
+
+
 def test_stills_are_ordered_by_capture_time_and_bad_ones_skipped(tmp_path):
     image = np.zeros((20, 30, 3), np.uint8)
     cv2.imwrite(str(tmp_path / "2013-02-22_07_15_01.png"), image)
@@ -83,6 +94,22 @@ def test_video_start_defaults_to_file_time_minus_duration(tmp_path):
     os.utime(path, (1_800_000_000, 1_800_000_000))
     source = open_source(str(path), fps=2, tz=TZ)
     assert source.start == datetime.fromtimestamp(1_800_000_000 - 5, TZ)
+    assert source.start_origin == "file time"
+
+
+def test_video_start_from_the_file_name_then_from_what_is_given(tmp_path):
+    """The camera's burned-in clock is what the recorder writes in the name: it wins over the file's mtime
+    (a copied file has the copy's time); a start given explicitly wins over both."""
+    path = tmp_path / "ch01_20261202T083000.avi"
+    write_video(path, frames=50, fps=10.0)
+    os.utime(path, (1_800_000_000, 1_800_000_000))
+    source = open_source(str(path), fps=2, tz=TZ)
+    named = datetime(2026, 12, 2, 8, 30, tzinfo=TZ)
+    assert (source.start, source.start_origin) == (named, "file name")
+    assert [f.captured_at for f in list(source.frames())[:2]] == [named, named + timedelta(seconds=0.5)]
+    given = datetime(2026, 12, 2, 8, 29, 57, tzinfo=TZ)
+    source = open_source(str(path), fps=2, tz=TZ, start=given)
+    assert (source.start, source.start_origin) == (given, "given")
 
 
 def test_corrupt_video_and_image_are_refused(tmp_path):

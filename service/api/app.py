@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from detector.sources import SourceError
 from service.api.bootstrap import ensure_first_operator
+from service.api.docs import install_docs
 from service.api.limits import BodySizeLimit
 from service.api.messages import error_body
 from service.api.routes import alerts, auth, cameras, live, meta, overview, sites, ui, users, violations
@@ -128,7 +129,8 @@ def create_app(settings: Settings | None = None, background: bool = False) -> Fa
         title="firelane",
         version=_version(),
         summary="Fire-lane violations for operators, property staff and traffic police.",
-        docs_url="/docs",
+        docs_url=None,  # served by service.api.docs with local assets (no CDN)
+        redoc_url=None,  # ReDoc only comes from a CDN
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -141,6 +143,7 @@ def create_app(settings: Settings | None = None, background: bool = False) -> Fa
     app.add_middleware(BodySizeLimit, limit=settings.max_upload_bytes)
     app.middleware("http")(security_headers)
     _install_error_handlers(app)
+    install_docs(app)
     for module in (meta, auth, sites, cameras, users, violations, alerts, live, overview, ui):
         app.include_router(module.router)
     for module in (closed_loop, closed_loop_ui):

@@ -57,6 +57,7 @@ class EvidenceLink(BaseModel):
 class OffenceOut(BaseModel):
     violation_id: str
     site_code: str | None
+    site_name: str | None
     camera_id: str
     camera_name: str | None
     zone_id: str
@@ -119,6 +120,7 @@ class CameraSpotOut(TallyOut):
     camera_id: str
     camera_name: str | None
     site_code: str | None
+    site_name: str | None
     heatmap_url: str
 
 
@@ -129,6 +131,7 @@ class ZoneSpotOut(TallyOut):
     zone_id: str
     zone_name: str
     site_code: str | None
+    site_name: str | None
 
 
 class DayOut(BaseModel):

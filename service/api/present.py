@@ -27,7 +27,7 @@ def camera_out(camera: Camera, user: User) -> CameraOut:
 def _violation_fields(row: SitedViolation, user: User) -> dict:
     v = row.violation
     data = {name: getattr(v, name) for name in ViolationOut.model_fields if hasattr(v, name)}
-    data.update(site_id=row.site_id, site_code=row.site_code)
+    data.update(site_id=row.site_id, site_code=row.site_code, site_name=row.site_name)
     if user.role != "operator":
         data["source"] = redact_source(v.source)
     return data

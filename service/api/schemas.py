@@ -8,11 +8,11 @@ from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 Role = Literal["operator", "property", "police"]
 ReviewStatus = Literal["pending", "confirmed", "rejected"]
-AlertStatus = Literal["open", "acknowledged", "cleared"]
+AlertStatus = Literal["open", "acknowledged", "cleared", "left"]  # left: the vehicle left before anyone acted
 
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 SITE_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -160,6 +160,17 @@ class SiteUpdate(Patch):
     clear_limit_s: ClearLimit | None = None
 
 
+def _plausible_recording(value: datetime | None) -> datetime | None:
+    if value is not None and not 2000 <= value.year <= 2999:
+        raise ValueError("a recording's start is between the years 2000 and 2999")
+    return value
+
+
+RecordingStart = Annotated[AwareDatetime | None, AfterValidator(_plausible_recording), Field(
+    None, description="a recorded file's first frame by the camera's clock, with its UTC offset "
+    "(2026-12-02T08:30:00+08:00); null: the time in the file name (…_20261202T083000…), else the file's time")]
+
+
 class CameraFields(Input):
     fps: float = Field(2.0, gt=0, le=60)
     imgsz: int | None = Field(None, ge=64, le=4096)
@@ -167,6 +178,7 @@ class CameraFields(Input):
     frame_width: int | None = Field(None, gt=0, le=16384)
     frame_height: int | None = Field(None, gt=0, le=16384)
     enabled: bool = True
+    recording_start: RecordingStart = None
 
     @field_validator("timezone")
     @classmethod
@@ -192,6 +204,7 @@ class CameraUpdate(Patch):
     frame_width: int | None = Field(None, gt=0, le=16384)
     frame_height: int | None = Field(None, gt=0, le=16384)
     enabled: bool | None = None
+    recording_start: RecordingStart = None
 
     @field_validator("timezone")
     @classmethod
@@ -210,6 +223,7 @@ class CameraOut(Output):
     frame_width: int | None
     frame_height: int | None
     enabled: bool
+    recording_start: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -267,6 +281,7 @@ class ViolationOut(Output):
     site_id: int | None = Field(description="the site the camera belonged to when it was recorded; null: the camera "
                                 "was not registered")
     site_code: str | None
+    site_name: str | None = None
     camera_id: str
     camera_name: str | None
     zone_id: str
@@ -367,6 +382,8 @@ class AlertOut(Output):
     )
     claimed_cleared_by: int | None = None
     escalated_at: datetime | None = Field(None, description="not cleared in the site's limit: sent to the police")
+    due_at: datetime = Field(description="the lane has to be clear by then (alert + the site's clear limit when "
+                                         "the alert was sent), else the violation goes to the police")
 
 
 class AuditOut(Output):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,6 +45,9 @@ class LiveOut(BaseModel):
     error_zh: str | None = Field(None, description="error in Chinese, where there is a translation")
     problem_zh: str | None = Field(None, description="problem in Chinese, where there is a translation")
     zone_version: int | None = None
+    recording_start: datetime | None = Field(None, description="a recorded file: the first frame's capture time")
+    recording_start_origin: Literal["given", "file name", "file time"] | None = Field(
+        None, description="where that came from: the camera's recording_start, the file name, or the file's time")
     objects: list[LiveObject] = []
     zones: list[LiveZone] = []
 
@@ -88,6 +92,7 @@ class TimelineSpan(BaseModel):
 
 class TimelineLane(BaseModel):
     site_code: str | None
+    site_name: str | None = None
     camera_id: str
     camera_name: str | None
     zone_id: str
@@ -120,6 +125,4 @@ class BoardAlertOut(AlertOut):
     duration_s: float
     still_url: str | None = Field(description="the grace still (else the first still) of the violation")
     still_captured_at: datetime | None
-    due_at: datetime = Field(description="the lane has to be clear by then (alert + the site's clear limit), "
-                                         "else the violation goes to the police")
     claim_unconfirmed: bool = Field(description="staff reported the lane cleared; the camera still sees the occupant")

@@ -67,6 +67,8 @@ class CameraStatus:
     last_frame_at: datetime | None = None
     error: str | None = None
     zone_version: int | None = None
+    recording_start: datetime | None = None  # a recorded file's first frame: what its capture times count from
+    recording_start_origin: str | None = None  # "given" (the camera's field), "file name" or "file time"
     objects: list[dict] = field(default_factory=list)
     zones: list[dict] = field(default_factory=list)
 
@@ -101,10 +103,12 @@ class CameraWorker(threading.Thread):
 
     def __init__(self, camera_id: str, source_url: str, fps: float, zones: CameraZones, zone_version: int,
                  detector: SharedDetector, store: DatabaseStore, settings: Settings, signer: ManifestSigner,
-                 on_zone_state: Callable[[str, list[dict]], None] | None = None):
+                 on_zone_state: Callable[[str, list[dict]], None] | None = None,
+                 recording_start: datetime | None = None):
         super().__init__(name=f"camera-{camera_id}", daemon=True)
         self.camera_id = camera_id
         self.source_url = source_url
+        self.recording_start = recording_start  # a recorded file's first frame (None: its name, else its file time)
         self.fps = fps
         self.zones = zones
         self.detector = detector
@@ -142,7 +146,10 @@ class CameraWorker(threading.Thread):
             return StreamSource(self.source_url, self.fps, self.zones.timezone, backoff_s=(1.0, 10.0),
                                 sleep=self._halt.wait, stopped=self._halt.is_set,
                                 on_status=lambda state, reason: self._set_state(state, reason))
-        return open_source(self.source_url, fps=self.fps, tz=self.zones.timezone, start=None)
+        source = open_source(self.source_url, fps=self.fps, tz=self.zones.timezone, start=self.recording_start)
+        self.status.recording_start = getattr(source, "start", None)
+        self.status.recording_start_origin = getattr(source, "start_origin", None)
+        return source
 
     def _new_pipeline(self, source) -> CameraPipeline:
         return CameraPipeline(self.zones, self.detector, evidence_store(self.settings), [self.store],
@@ -241,6 +248,7 @@ class WantedCamera:
     fps: float
     zones: CameraZones
     zone_version: int
+    recording_start: datetime | None = None  # a recorded file's first frame, when the operator gave it
 
 
 class CameraPlan(NamedTuple):
@@ -270,7 +278,8 @@ def wanted_cameras(session: Session, camera_id: str | None = None) -> CameraPlan
         except ZoneFileError as error:
             problems[camera.id] = str(error)
             continue
-        wanted[camera.id] = WantedCamera(camera.id, camera.source_url, camera.fps, zones, version.version)
+        wanted[camera.id] = WantedCamera(camera.id, camera.source_url, camera.fps, zones, version.version,
+                                         camera.recording_start)
     return plan
 
 
@@ -322,7 +331,8 @@ class WorkerSupervisor:
         for camera_id in list(self.workers):
             worker = self.workers[camera_id]
             camera = wanted.get(camera_id)
-            if camera is None or camera.source_url != worker.source_url or camera.fps != worker.fps:
+            if camera is None or (camera.source_url, camera.fps, camera.recording_start) != (
+                    worker.source_url, worker.fps, worker.recording_start):
                 worker.stop(end_open=camera is None)  # a changed URL resumes at once; a disabled camera ends
                 worker.join(timeout=15)
                 del self.workers[camera_id]
@@ -332,7 +342,7 @@ class WorkerSupervisor:
             if camera_id not in self.workers:
                 worker = CameraWorker(camera_id, camera.source_url, camera.fps, camera.zones, camera.zone_version,
                                       self.detector, self.store_for(camera_id), self.settings, self.signer,
-                                      self.on_zone_state)
+                                      self.on_zone_state, recording_start=camera.recording_start)
                 self.workers[camera_id] = worker
                 worker.start()
 

@@ -132,7 +132,8 @@ class CameraActor:
         camera = self._camera(camera_id)
         detector = RemoteDetector(node_detector(self.node_id, settings))
         self.worker = CameraWorker(camera_id, camera.source_url, camera.fps, camera.zones, camera.zone_version,
-                                   detector, self.store, settings, _signer(key_pem))
+                                   detector, self.store, settings, _signer(key_pem),
+                                   recording_start=camera.recording_start)
         self._stop = threading.Event()
         self._drainer = threading.Thread(target=self._drain_loop, name=f"spool-{camera_id}", daemon=True)
         self._drainer.start()
@@ -171,6 +172,7 @@ class CameraActor:
     def status(self) -> dict[str, Any]:
         status = self.worker.status
         return {"node_id": self.node_id, "source_url": self.worker.source_url, "fps": self.worker.fps,
+                "recording_start": self.worker.recording_start,
                 "state": status.state, "frames": status.frames, "last_frame_at": status.last_frame_at,
                 "error": status.error, "zone_version": status.zone_version, "objects": status.objects,
                 "zones": status.zones, "waiting_in_spool": self.store.pending}
@@ -245,7 +247,8 @@ class ClusterSupervisor:
                 camera, status = wanted.get(camera_id), self.statuses.get(camera_id)
                 if camera is None:
                     self._stop_camera(camera_id, end_open=True)
-                elif status and (status["source_url"], status["fps"]) != (camera.source_url, camera.fps):
+                elif status and (status["source_url"], status["fps"], status["recording_start"]) != (
+                        camera.source_url, camera.fps, camera.recording_start):
                     self._stop_camera(camera_id, end_open=False)  # a new source resumes at once
                 elif status and status["zone_version"] != camera.zone_version:
                     self.cameras[camera_id].update_zones.remote(camera.zones, camera.zone_version)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from service.closed_loop import due_at
 from service.db.errors import ConflictError, NotFoundError
 from service.db.models import OUTBOX_CHANNELS, Alert, Camera, OutboxMessage, Site, Violation
 
@@ -38,15 +39,19 @@ def violation_payload(violation: Violation, site_code: str) -> dict[str, Any]:
     }
 
 
-def enqueue_violation_alert(session: Session, violation: Violation) -> Alert | None:
+def enqueue_violation_alert(session: Session, violation: Violation, now: datetime | None = None) -> Alert | None:
     """Create the alert of a violation of a registered camera and its webhook and MQTT messages.
 
-    Adds to the caller's transaction (no commit). Returns None, adding nothing, when the camera is
-    not registered. Calling it again for the same violation adds nothing and returns the alert.
+    The alert is sent ``now`` and is due (the lane clear) by ``now`` + the site's clear limit as it is now: a
+    later change of the limit moves no deadline already announced. Adds to the caller's transaction (no
+    commit). Returns None, adding nothing, when the camera is not registered. Calling it again for the same
+    violation adds nothing and returns the alert.
     """
     camera = session.get(Camera, violation.camera_id)
     if camera is None:
         return None
+    now = now or datetime.now(timezone.utc)
+    site = session.get_one(Site, camera.site_id)
     alert = session.scalar(select(Alert).where(Alert.violation_id == violation.id))
     if alert is None:
         alert = Alert(
@@ -55,14 +60,15 @@ def enqueue_violation_alert(session: Session, violation: Violation) -> Alert | N
             camera_id=violation.camera_id,
             zone_id=violation.zone_id,
             status="open",
+            created_at=now,
+            due_at=due_at(now, site.clear_limit_s),
         )
         session.add(alert)
-    site_code = session.get_one(Site, camera.site_id).code
+    site_code = site.code
     key = f"violation-started:{violation.id}"
     existing = set(
         session.scalars(select(OutboxMessage.channel).where(OutboxMessage.idempotency_key == key))
     )
-    now = datetime.now(timezone.utc)
     for channel in OUTBOX_CHANNELS:
         if channel not in existing:
             session.add(
@@ -116,7 +122,7 @@ def _transition(session: Session, alert: Alert, allowed: tuple[str, ...], **valu
 
 
 def acknowledge(session: Session, alert: Alert, user_id: int) -> Alert:
-    """Someone is on it: open → acknowledged."""
+    """Someone is on it: open → acknowledged (not once the vehicle has left: ``left`` is final)."""
     _transition(session, alert, ("open",), status="acknowledged",
                 acknowledged_at=datetime.now(timezone.utc), acknowledged_by=user_id)
     return alert

@@ -55,6 +55,7 @@ class Fact:
             claimed_cleared_at=a.claimed_cleared_at if a is not None else None,
             escalated_at=a.escalated_at if a is not None else None,
             review_status=v.review_status,
+            due_at=a.due_at if a is not None else None,
         )
 
     def state(self, now: datetime) -> LoopState:
@@ -150,10 +151,9 @@ def escalate_overdue(session: Session, now: datetime | None = None) -> list[Aler
         CameraState.camera_id.is_(None),
         CameraState.saved_at >= literal(now - timedelta(seconds=CAMERA_STALE_S), UtcDateTime()),
     )
-    limit_s = Site.clear_limit_s
     # A loose pre-filter in SQL (julianday is not exact to the millisecond); the rule decides below.
-    waited = _seconds_between(session, literal(now, UtcDateTime()), Alert.created_at)
-    took = _seconds_between(session, Violation.ended_at, Alert.created_at)
+    past_due = _seconds_between(session, literal(now, UtcDateTime()), Alert.due_at)
+    ended_after_due = _seconds_between(session, Violation.ended_at, Alert.due_at)
     query = (
         select(Alert, Violation, Site)
         .join(Violation, Violation.id == Alert.violation_id)
@@ -163,8 +163,8 @@ def escalate_overdue(session: Session, now: datetime | None = None) -> list[Aler
             Alert.escalated_at.is_(None),
             watching,
             pending_clause(),
-            waited >= limit_s - 1,
-            or_(Violation.ended_at.is_(None), took > limit_s - 1),
+            past_due >= -1,
+            or_(Violation.ended_at.is_(None), ended_after_due > -1),
         )
         .order_by(Alert.id)
     )
@@ -185,7 +185,7 @@ def escalate_overdue(session: Session, now: datetime | None = None) -> list[Aler
         audit.record(session, None, "alert.escalate", f"alert:{alert.id}", {
             "violation_id": violation.id,
             "escalated_at": state.due_at.isoformat() if state.due_at else None,
-            "clear_limit_s": site.clear_limit_s,
+            "clear_limit_s": round((alert.due_at - alert.created_at).total_seconds()),  # as sent, not as now
             "stamped_at": now.isoformat(),
             "lane_still_occupied": violation.ended_at is None,
         })
@@ -240,7 +240,46 @@ def confirm_cleared_claims(session: Session, now: datetime | None = None) -> lis
     return confirmed
 
 
-def run_closed_loop(session: Session, now: datetime | None = None) -> tuple[list[Alert], list[Alert]]:
-    """One pass of the background job: confirm claims the camera has seen come true, then escalate."""
+def close_left_alerts(session: Session, now: datetime | None = None) -> list[Alert]:
+    """Close as ``left`` the open alerts nobody acknowledged or claimed whose vehicle the camera saw leave (the
+    violation ended): nothing waits for property staff any more, and they are not overdue. ``cleared_at`` is when
+    the vehicle was last seen; an escalation already stamped stays. No commit."""
     now = now or datetime.now(timezone.utc)
-    return confirm_cleared_claims(session, now), escalate_overdue(session, now)
+    query = (
+        select(Alert, Violation.ended_at)
+        .join(Violation, Violation.id == Alert.violation_id)
+        .where(Alert.status == "open", Alert.claimed_cleared_at.is_(None), Violation.ended_at.is_not(None))
+        .order_by(Alert.id)
+    )
+    left = []
+    for alert, ended_at in session.execute(query).all():
+        changed = session.execute(
+            update(Alert)
+            .where(Alert.id == alert.id, Alert.status == "open", Alert.claimed_cleared_at.is_(None))
+            .values(status="left", cleared_at=ended_at)
+            .execution_options(synchronize_session="fetch")
+        )
+        if changed.rowcount != 1:
+            continue  # acknowledged or claimed meanwhile: someone acted
+        audit.record(session, None, "alert.vehicle_left", f"alert:{alert.id}", {
+            "violation_id": alert.violation_id, "ended_at": ended_at.isoformat(), "seen_at": now.isoformat(),
+        })
+        left.append(alert)
+    session.flush()
+    return left
+
+
+@dataclass(frozen=True)
+class LoopPass:
+    """What one pass of the closed-loop job changed."""
+
+    confirmed: list[Alert]  # "lane cleared" claims the camera confirmed
+    left: list[Alert]  # vehicles gone before anyone acted
+    escalated: list[Alert]  # overdue: sent to the police queue
+
+
+def run_closed_loop(session: Session, now: datetime | None = None) -> LoopPass:
+    """One pass of the background job: confirm claims the camera has seen come true, close the alerts whose
+    vehicle left before anyone acted, then escalate."""
+    now = now or datetime.now(timezone.utc)
+    return LoopPass(confirm_cleared_claims(session, now), close_left_alerts(session, now), escalate_overdue(session, now))

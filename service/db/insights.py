@@ -60,6 +60,7 @@ class CameraKey:
     camera_id: str
     camera_name: str | None
     site_code: str | None
+    site_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class ZoneKey:
     zone_name: str
     camera_name: str | None
     site_code: str | None
+    site_name: str | None = None
 
 
 @dataclass
@@ -130,8 +132,9 @@ def hotspots(
         total.add(*args)
         if fact.site_id is not None:
             sites.setdefault(SiteKey(fact.site_id, fact.site_code, fact.site_name), Tally()).add(*args)
-        cameras.setdefault(CameraKey(v.camera_id, v.camera_name, fact.site_code), Tally()).add(*args)
-        zones.setdefault(ZoneKey(v.camera_id, v.zone_id, v.zone_name, v.camera_name, fact.site_code),
+        cameras.setdefault(CameraKey(v.camera_id, v.camera_name, fact.site_code, fact.site_name), Tally()).add(*args)
+        zones.setdefault(ZoneKey(v.camera_id, v.zone_id, v.zone_name, v.camera_name, fact.site_code,
+                                 fact.site_name),
                          Tally()).add(*args)
         for day, seconds in split_by_day(v.started_at, v.ended_at or now, tz).items():
             if day in daily:

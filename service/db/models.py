@@ -181,7 +181,8 @@ class EvidenceFile(Base):
 ROLES = ("operator", "property", "police")
 REVIEW_DECISIONS = ("confirmed", "rejected")
 REVIEW_STATUSES = ("pending", *REVIEW_DECISIONS)
-ALERT_STATUSES = ("open", "acknowledged", "cleared")
+# left: the vehicle left (the camera saw the lane free) before anyone acknowledged the alert (migration 0010)
+ALERT_STATUSES = ("open", "acknowledged", "cleared", "left")
 OUTBOX_CHANNELS = ("webhook", "mqtt")
 DEFAULT_CLEAR_LIMIT_S = 900  # 15 minutes
 
@@ -227,6 +228,9 @@ class Camera(Base):
     frame_width: Mapped[int | None] = mapped_column(Integer)
     frame_height: Mapped[int | None] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # A recorded file's first frame, by the camera's own (burned-in) clock; None: the time in the file name, else
+    # the file's modification time minus its length (detector.sources.open_source). Migration 0010.
+    recording_start: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=_now_default())
     updated_at: Mapped[datetime] = mapped_column(server_default=_now_default(), onupdate=func.now())
     # Deleted while it had violations (migration 0006): kept, disabled and hidden, so its history keeps its names.
@@ -279,7 +283,7 @@ class User(Base):
 
 
 class LoginSession(Base):
-    """One login: a browser's session cookie or an API client's bearer token (migration 0013).
+    """One login: a browser's session cookie or an API client's bearer token (migration 0011).
 
     Cookies and tokens name their row, so logging out ends that one session on the server (a copied cookie stops
     working) while the user's other devices stay logged in; a password change revokes them all."""
@@ -322,7 +326,7 @@ class Alert(Base):
 
     __tablename__ = "alerts"
     __table_args__ = (
-        CheckConstraint("status IN ('open', 'acknowledged', 'cleared')", name="status"),
+        CheckConstraint("status IN ('open', 'acknowledged', 'cleared', 'left')", name="status"),
         Index("ix_alerts_site_status", "site_id", "status"),
     )
     __mapper_args__ = {"eager_defaults": True}
@@ -344,8 +348,11 @@ class Alert(Base):
     claimed_cleared_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # sent to the police queue: the lane was not cleared in the site's clear_limit_s
     escalated_at: Mapped[datetime | None] = mapped_column(index=True)
+    # When the lane has to be clear: fixed when the alert is sent (created_at + the site's clear limit then), so
+    # changing a site's limit later moves no deadline already announced (migration 0010).
+    due_at: Mapped[datetime]
 
-    @validates("acknowledged_at", "cleared_at", "claimed_cleared_at", "escalated_at")
+    @validates("acknowledged_at", "cleared_at", "claimed_cleared_at", "escalated_at", "due_at")
     def _aware(self, key: str, value: datetime | None) -> datetime | None:
         return None if value is None else require_aware(value, f"Alert.{key}")
 

@@ -28,7 +28,7 @@ def review_queue(
 
     Violations of unregistered cameras have no alert, are never escalated and stay in the queue as before."""
     query = (
-        select(Violation, Violation.site_id, Site.code, Alert.escalated_at, Alert.id)
+        select(Violation, Violation.site_id, Site.code, Site.name, Alert.escalated_at, Alert.id)
         .outerjoin(Site, Site.id == Violation.site_id)
         .outerjoin(Alert, Alert.violation_id == Violation.id)
         .where(pending_clause())

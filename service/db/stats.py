@@ -129,7 +129,6 @@ class BoardAlert:
     camera_name: str | None
     site_code: str
     site_name: str
-    clear_limit_s: int  # the site's time to clear the lane, from the alert (service.closed_loop)
 
 
 def alert_board(
@@ -143,7 +142,7 @@ def alert_board(
     """Alerts in ``statuses`` (or only ``alert_ids``, in any status), newest first, with their violation
     (and its evidence rows)."""
     query = (
-        select(Alert, Violation, Camera.name, Site.code, Site.name, Site.clear_limit_s)
+        select(Alert, Violation, Camera.name, Site.code, Site.name)
         .join(Violation, Violation.id == Alert.violation_id)
         .join(Site, Site.id == Alert.site_id)
         .outerjoin(Camera, Camera.id == Alert.camera_id)

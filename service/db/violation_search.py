@@ -18,6 +18,7 @@ class SitedViolation:
     violation: Violation
     site_id: int | None
     site_code: str | None
+    site_name: str | None = None  # what people call the site: pages show this, not the code
 
 
 def pending_clause():  # noqa: ANN201 - a SQL expression
@@ -26,10 +27,10 @@ def pending_clause():  # noqa: ANN201 - a SQL expression
 
 
 def sited_violations(only_site_id: int | None) -> Select:
-    """Violations with the id and code of the site they were recorded at, limited to one site when given.
+    """Violations with the id, code and name of the site they were recorded at, limited to one site when given.
 
     Violations of unregistered cameras belong to no site: only operators and police see them."""
-    query = select(Violation, Violation.site_id, Site.code)
+    query = select(Violation, Violation.site_id, Site.code, Site.name)
     if only_site_id is not None:
         query = query.where(Violation.site_id == only_site_id)
     return query.outerjoin(Site, Site.id == Violation.site_id)
@@ -60,7 +61,7 @@ def search_violations(
         query = query.where(Violation.ended_at.is_(None))
     order = (Violation.started_at, Violation.id) if oldest_first else (Violation.started_at.desc(), Violation.id.desc())
     query = query.order_by(*order).limit(limit).offset(offset)
-    return [SitedViolation(v, site_id, code) for v, site_id, code in session.execute(query)]
+    return [SitedViolation(*row) for row in session.execute(query)]
 
 
 def get_violation(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from service.db.insights import LedgerRow
 from service.db.models import Site
+from service.humanize import duration_zh
 from service.reports.pdf import ReportPDF
 
 CSV_COLUMNS = (
@@ -26,10 +27,6 @@ def local_iso(value: datetime | None, tz: tzinfo) -> str:
 
 def local_short(value: datetime | None, tz: tzinfo) -> str:
     return value.astimezone(tz).strftime("%m-%d %H:%M") if value is not None else "—"
-
-
-def minutes(seconds: float | None) -> str:
-    return f"{seconds / 60:.1f}" if seconds is not None else "—"
 
 
 def _seconds(value: float | None) -> str:
@@ -97,7 +94,7 @@ def ledger_pdf(site: Site, rows: Sequence[LedgerRow], *, since: datetime | None,
     title = f"{site.name} 消防车通道占用台账"
     period = f"{local_short(since, tz) if since else '最早'} 至 {local_short(until, tz) if until else '现在'}"
     pdf = ReportPDF(title, orientation="L", font_path=font_path)
-    pdf.title_block(title, f"站点 {site.code} · {period} · 清理时限 {site.clear_limit_s / 60:g} 分钟 · "
+    pdf.title_block(title, f"{period} · 清理时限 {duration_zh(site.clear_limit_s)}（告警发出时确定）· "
                            f"生成于 {local_short(now, tz)}（{getattr(tz, 'key', tz)}）")
     counts: dict[str, int] = {}
     for row in rows:
@@ -105,7 +102,7 @@ def ledger_pdf(site: Site, rows: Sequence[LedgerRow], *, since: datetime | None,
     pdf.note(f"共 {len(rows)} 起：" + "，".join(f"{k} {v}" for k, v in counts.items()) if rows else "本期无占用。")
     pdf.ln(1)
     table = [["开始", "摄像头", "区域", "剩余宽(m)", "告警", "确认收到", "摄像头确认清理", "升级交警", "状态", "车牌",
-              "响应(分)", "清理(分)", "占用(分)"]]
+              "响应用时", "清理用时", "占用时长"]]
     for row in rows:
         v, a, s = row.violation, row.fact.alert, row.state
         table.append([
@@ -113,7 +110,7 @@ def ledger_pdf(site: Site, rows: Sequence[LedgerRow], *, since: datetime | None,
             f"{v.clear_width_m:.1f}" if v.clear_width_m is not None else "—",
             local_short(a.created_at if a else None, tz), local_short(a.acknowledged_at if a else None, tz),
             local_short(v.ended_at, tz), local_short(a.escalated_at if a else None, tz), row.status_label,
-            v.plate_text or "—", minutes(s.time_to_ack_s), minutes(s.time_to_clear_s), minutes(s.blocked_s),
+            v.plate_text or "—", duration_zh(s.time_to_ack_s), duration_zh(s.time_to_clear_s), duration_zh(s.blocked_s),
         ])
-    pdf.table(table, widths=(20, 22, 28, 14, 20, 19, 23, 20, 22, 22, 14, 14, 14), size=8)
+    pdf.table(table, widths=(20, 22, 28, 14, 20, 19, 23, 20, 22, 22, 18, 18, 18), size=8)
     return pdf.to_bytes()

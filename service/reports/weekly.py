@@ -30,7 +30,8 @@ from service.closed_loop import LEDGER_STATUSES, STATUS_LABELS
 from service.db.closed_loop import Fact
 from service.db.insights import Hotspots, hotspots, offenders
 from service.db.models import Site
-from service.reports.ledger import local_short, minutes
+from service.humanize import duration_zh, minutes_zh
+from service.reports.ledger import local_short
 from service.reports.pdf import ReportPDF
 from service.reports.week import Week
 from service.settings import Settings
@@ -159,7 +160,7 @@ class Section:
         }
 
     def facts_table(self) -> list[tuple[str, str]]:
-        fmt = _fmt_minutes
+        fmt = minutes_zh
         return [
             ("违停次数", f"{self.violations} 起"),
             ("占用总时长", fmt(self.blocked_minutes)),
@@ -175,7 +176,7 @@ class Section:
             ("通道变窄", f"{self.narrowed_lanes} 起"),
             ("最窄剩余净宽", clear_width_text(self.narrowest_clear_m)),
             ("反复违停车辆", f"{len(self.offenders)} 辆"),
-            ("清理时限", f"{self.site.clear_limit_s / 60:g} 分钟" if self.site is not None else "按站点设定"),
+            ("清理时限", duration_zh(self.site.clear_limit_s) if self.site is not None else "按站点设定"),
         ]
 
     @property
@@ -194,14 +195,6 @@ def clear_width_text(metres: float | None, severity: str | None = None) -> str:
         return "—"
     label = SEVERITY_LABELS.get(severity or "", "")
     return f"{metres:.1f} 米（{label}）" if label else f"{metres:.1f} 米"
-
-
-def _fmt_minutes(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value >= 600:
-        return f"{value / 60:.1f} 小时（{value:.0f} 分钟）"
-    return f"{value:.1f} 分钟"
 
 
 def build_section(session: Session, settings: Settings, week: Week, *, now: datetime, site: Site | None) -> Section:
@@ -243,8 +236,8 @@ def build_section(session: Session, settings: Settings, week: Week, *, now: date
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     env.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
-    env.filters["minutes"] = minutes
-    env.filters["fmt_minutes"] = _fmt_minutes
+    env.filters["duration"] = duration_zh
+    env.filters["fmt_minutes"] = minutes_zh
     env.globals["clear_width"] = clear_width_text
     return env
 
@@ -270,18 +263,17 @@ def render_pdf(section: Section, font_path: str | Path | None = None) -> bytes:
     pdf.picture(section.charts["status"], width=150)
     if section.site is None and section.sites:
         pdf.heading("四、各站点")
-        rows = [["站点", "违停", "占用（分钟）", "清理中位数（分钟）", "超时移交", "交警确认", "复发"]]
+        rows = [["站点", "违停", "占用时长", "清理用时中位数", "超时移交", "交警确认", "复发"]]
         for site, tally, med, confirmed in section.sites:
-            rows.append([f"{site.name}（{site.code}）", str(tally.violations), f"{tally.blocked_minutes:.1f}",
-                         f"{med:.1f}" if med is not None else "—", str(tally.escalations), str(confirmed),
+            rows.append([site.name, str(tally.violations), minutes_zh(tally.blocked_minutes), minutes_zh(med), str(tally.escalations), str(confirmed),
                          str(tally.rebounds)])
         pdf.table(rows, widths=(50, 16, 24, 30, 20, 20, 16))
     pdf.heading("热点排行")
     pdf.picture(section.charts["zones"])
-    rows = [["排名", "站点", "摄像头", "区域", "违停", "占用（分钟）", "复发", "超时移交"]]
+    rows = [["排名", "站点", "摄像头", "区域", "违停", "占用时长", "复发", "超时移交"]]
     for rank, (zone, tally) in enumerate(section.spots.zones[:10], 1):
-        rows.append([str(rank), zone.site_code or "—", zone.camera_name or zone.camera_id, zone.zone_name,
-                     str(tally.violations), f"{tally.blocked_minutes:.1f}", str(tally.rebounds),
+        rows.append([str(rank), zone.site_name or "未登记", zone.camera_name or zone.camera_id, zone.zone_name,
+                     str(tally.violations), minutes_zh(tally.blocked_minutes), str(tally.rebounds),
                      str(tally.escalations)])
     if len(rows) > 1:
         pdf.table(rows, widths=(12, 24, 30, 40, 14, 22, 14, 20))
@@ -291,7 +283,7 @@ def render_pdf(section: Section, font_path: str | Path | None = None) -> bytes:
     if section.offenders:
         rows = [["车牌", "次数", "首次", "最近一次", "地点"]]
         for offender in section.offenders:
-            places = sorted({f"{f.site_code or '—'}/{f.violation.zone_name}" for f in offender.items})
+            places = sorted({f"{f.site_name or '未登记'}/{f.violation.zone_name}" for f in offender.items})
             rows.append([offender.plate, str(offender.count), local_short(offender.items[0].violation.started_at, tz),
                          local_short(offender.items[-1].violation.started_at, tz), "、".join(places)])
         pdf.table(rows, widths=(30, 14, 28, 28, 82))
@@ -299,11 +291,11 @@ def render_pdf(section: Section, font_path: str | Path | None = None) -> bytes:
         pdf.note("无。")
     if section.site is not None:
         pdf.heading("违停明细")
-        rows = [["开始", "区域", "状态", "响应（分）", "清理（分）", "占用（分）", "剩余净宽", "车牌"]]
+        rows = [["开始", "区域", "状态", "响应用时", "清理用时", "占用时长", "剩余净宽", "车牌"]]
         for fact, state in zip(section.spots.facts, section.spots.states):
             v = fact.violation
             rows.append([local_short(v.started_at, tz), v.zone_name, STATUS_LABELS.get(state.status, state.status),
-                         minutes(state.time_to_ack_s), minutes(state.time_to_clear_s), minutes(state.blocked_s),
+                         duration_zh(state.time_to_ack_s), duration_zh(state.time_to_clear_s), duration_zh(state.blocked_s),
                          clear_width_text(v.clear_width_m, v.severity), v.plate_text or "—"])
         if len(rows) > 1:
             pdf.table(rows, widths=(22, 36, 22, 18, 18, 18, 26, 26))

@@ -25,8 +25,11 @@ router = APIRouter(prefix="/api/cameras", tags=["cameras"], route_class=StrictJS
 
 
 def _audit_details(changes: dict[str, Any]) -> dict[str, Any]:
+    """What the audit log keeps of a camera's fields: JSON values (times as ISO text), no credentials."""
     if "source_url" in changes:
         changes = {**changes, "source_url": redact_source(changes["source_url"])}
+    if changes.get("recording_start") is not None:
+        changes = {**changes, "recording_start": changes["recording_start"].isoformat()}
     return changes
 
 

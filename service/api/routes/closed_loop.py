@@ -56,6 +56,7 @@ from service.db.insights import (
 from service.db.models import Site, User
 from service.heatmap import heatmap_png
 from service.reports.ledger import ledger_csv, ledger_pdf
+from service.reports.offenders import offenders_csv, offenders_pdf
 from service.reports.week import Week
 from service.reports.weekly import generate_weekly, report_owners
 from service.settings import Settings
@@ -180,16 +181,22 @@ def _ledger_row(row) -> LedgerRowOut:  # noqa: ANN001 - a LedgerRow
 # --- repeat offenders ---
 
 
-@router.get("/api/offenders", response_model=OffendersOut, summary="Plates with repeated confirmed violations")
+@router.get(
+    "/api/offenders",
+    response_model=OffendersOut,
+    responses={200: {"content": {"application/json": {}, "text/csv": {}, "application/pdf": {}}}},
+    summary="Plates with repeated confirmed violations (JSON, CSV or PDF)",
+)
 def repeat_offenders(
     session: SessionDep,
     settings: SettingsDep,
-    _: ReviewReader,
+    user: ReviewReader,
     min_count: Annotated[int | None, Query(ge=1, le=1000, description="default: repeat_offender_min")] = None,
     window_days: Annotated[int | None, Query(ge=1, le=3650, description="default: repeat_offender_window_days")] = None,
     until: Until = None,
     site_id: IdQuery = None,
-) -> OffendersOut:
+    format: Literal["json", "csv", "pdf"] = "json",  # noqa: A002 - the query parameter's name
+) -> Response | OffendersOut:
     """Plates with at least ``min_count`` police-confirmed violations that started in the ``window_days``
     before ``until``, most first, each with its violations and evidence links; apart from them, as
     ``suggestions``, plates the reader read on unreviewed violations that would reach ``min_count`` once
@@ -201,8 +208,21 @@ def repeat_offenders(
     if site_id is not None:
         sites.get_site(session, site_id)
     found = offenders(session, until=end, window_days=days, min_count=n, site_id=site_id)
+    since = end - timedelta(days=days)
+    if format != "json":
+        audit.record(session, user.id, "offenders.export", "offenders", {
+            "format": format, "until": end.isoformat(), "window_days": days, "min_count": n, "site_id": site_id})
+        session.commit()
+        if format == "csv":
+            body, media = offenders_csv(found, tz), "text/csv; charset=utf-8"
+        else:
+            body, media = offenders_pdf(found, since=since, until=end, min_count=n, now=_utcnow(), tz=tz,
+                                        font_path=settings.font), "application/pdf"
+        stem = f"repeat-offenders-{(end - timedelta(seconds=1)).astimezone(tz):%Y%m%d}"
+        return Response(body, media_type=media, headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(stem)}.{format}"})
     suggested = suggested_offenders(session, until=end, window_days=days, min_count=n, site_id=site_id)
-    return OffendersOut(min_count=n, window_days=days, since=end - timedelta(days=days), until=end, offenders=[
+    return OffendersOut(min_count=n, window_days=days, since=since, until=end, offenders=[
         OffenderOut(
             plate=o.plate, count=o.count, first_at=o.items[0].violation.started_at,
             last_at=o.items[-1].violation.started_at, violations=[OffenceOut(**_offence(f)) for f in o.items],
@@ -221,8 +241,9 @@ def repeat_offenders(
 
 def _offence(f) -> dict:  # noqa: ANN001 - a Fact
     v = f.violation
-    return dict(violation_id=v.id, site_code=f.site_code, camera_id=v.camera_id, camera_name=v.camera_name,
-                zone_id=v.zone_id, zone_name=v.zone_name, started_at=v.started_at, violation_at=v.violation_at,
+    return dict(violation_id=v.id, site_code=f.site_code, site_name=f.site_name, camera_id=v.camera_id,
+                camera_name=v.camera_name, zone_id=v.zone_id, zone_name=v.zone_name, started_at=v.started_at,
+                violation_at=v.violation_at,
                 ended_at=v.ended_at, detail_url=f"/api/violations/{quote(v.id, safe='')}",
                 evidence=[EvidenceLink(**link) for link in evidence_links(f)])
 
@@ -271,11 +292,13 @@ def get_hotspots(
         sites=[SiteSpotOut(rank=i, site_id=k.site_id, site_code=k.site_code, site_name=k.site_name, **_tally(t))
                for i, (k, t) in enumerate(spots.sites, 1)],
         cameras=[CameraSpotOut(rank=i, camera_id=k.camera_id, camera_name=k.camera_name, site_code=k.site_code,
+                               site_name=k.site_name,
                                heatmap_url=f"/api/cameras/{quote(k.camera_id, safe='')}/heatmap.png?{window}",
                                **_tally(t))
                  for i, (k, t) in enumerate(spots.cameras, 1)],
         zones=[ZoneSpotOut(rank=i, camera_id=k.camera_id, camera_name=k.camera_name, zone_id=k.zone_id,
-                           zone_name=k.zone_name, site_code=k.site_code, **_tally(t))
+                           zone_name=k.zone_name, site_code=k.site_code, site_name=k.site_name,
+                           **_tally(t))
                for i, (k, t) in enumerate(spots.zones, 1)],
         daily=[DayOut(day=d, blocked_minutes=round(m, 2)) for d, m in spots.daily],
         chart_url=f"/api/hotspots/blocked-minutes.png?{window}"

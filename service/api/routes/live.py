@@ -155,6 +155,8 @@ def get_live(camera_id: CameraIdPath, request: Request, session: SessionDep, use
         problem=problem,
         problem_zh=problem_zh,
         zone_version=status.zone_version,
+        recording_start=status.recording_start,
+        recording_start_origin=status.recording_start_origin,
         objects=list(status.objects),  # the worker swaps whole lists: a copy of the reference is consistent
         zones=list(status.zones),
     )

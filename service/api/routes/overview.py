@@ -11,7 +11,6 @@ from fastapi import APIRouter, Query
 from service.api.deps import AlertUser, CurrentUser, SessionDep, site_scope
 from service.api.schemas import AlertOut, AlertStatus, Limit, RowId
 from service.api.ui_schemas import BoardAlertOut, SiteCountsOut, TimelineLane, TimelineOut, TimelineSpan
-from service.closed_loop import due_at
 from service.db import stats
 from service.db.models import ALERT_STATUSES
 
@@ -35,7 +34,7 @@ def _timeline_out(timeline: stats.Timeline, now: datetime) -> TimelineOut:
         lane = lanes.get((v.camera_id, v.zone_id))
         if lane is None:
             lane = lanes[(v.camera_id, v.zone_id)] = TimelineLane(
-                site_code=row.site_code, camera_id=v.camera_id, camera_name=v.camera_name, zone_id=v.zone_id,
+                site_code=row.site_code, site_name=row.site_name, camera_id=v.camera_id, camera_name=v.camera_name, zone_id=v.zone_id,
                 zone_name=v.zone_name, zone_kind=v.zone_kind, spans=[],
             )
         lane.spans.append(TimelineSpan(
@@ -73,7 +72,6 @@ def _board_out(item: stats.BoardAlert) -> BoardAlertOut:
         zone_name=v.zone_name, zone_kind=v.zone_kind, object_class=v.object_class, started_at=v.started_at,
         violation_at=v.violation_at, ended_at=v.ended_at, duration_s=v.duration_s, still_url=url,
         still_captured_at=still.captured_at if still else None,
-        due_at=due_at(item.alert.created_at, item.clear_limit_s),
         claim_unconfirmed=item.alert.claimed_cleared_at is not None and v.ended_at is None,
     )
 

@@ -48,20 +48,58 @@ class Page:
     label: str  # Chinese first: the people using it read Chinese
     english: str
     roles: frozenset[str]
+    group: str | None = None  # a menu of the top bar (NAV_GROUPS); None: a link of its own
 
 
+# Every page of the UI, in the order of the top bar: the one place a page is declared (routes look theirs up).
+ALL_ROLES = frozenset({"operator", "property", "police"})
 PAGES = {
     p.name: p
     for p in (
-        Page("dashboard", "/ui/dashboard", "概览", "Dashboard", frozenset({"operator", "property", "police"})),
-        Page("sites", "/ui/sites", "小区", "Sites", frozenset({"operator"})),
-        Page("cameras", "/ui/cameras", "摄像头", "Cameras", frozenset({"operator"})),
-        Page("zones", "/ui/zones", "区域编辑", "Zones", frozenset({"operator"})),
-        Page("users", "/ui/users", "用户", "Users", frozenset({"operator"})),
+        Page("dashboard", "/ui/dashboard", "概览", "Dashboard", ALL_ROLES),
         Page("review", "/ui/review", "违法审核", "Review", frozenset({"police", "operator"})),
         Page("alerts", "/ui/alerts", "告警处理", "Alerts", frozenset({"property", "operator"})),
+        Page("hotspots", "/ui/hotspots", "热点分析", "Hotspots", ALL_ROLES, group="records"),
+        Page("ledger", "/ui/ledger", "占用台账", "Ledger", ALL_ROLES, group="records"),
+        Page("offenders", "/ui/offenders", "反复违停", "Repeat offenders", frozenset({"police", "operator"}),
+             group="records"),
+        Page("reports", "/ui/reports", "周报", "Reports", ALL_ROLES, group="records"),
+        Page("sites", "/ui/sites", "小区", "Sites", frozenset({"operator"}), group="admin"),
+        Page("cameras", "/ui/cameras", "摄像头", "Cameras", frozenset({"operator"}), group="admin"),
+        Page("zones", "/ui/zones", "区域编辑", "Zones", frozenset({"operator"}), group="admin"),
+        Page("users", "/ui/users", "用户", "Users", frozenset({"operator"}), group="admin"),
     )
 }
+# Menus keep the top bar one line high at 1024 px whatever the role (an operator has the most pages).
+NAV_GROUPS = {"records": ("统计台账", "Records"), "admin": ("系统管理", "Admin")}
+
+
+@dataclass(frozen=True)
+class NavGroup:
+    name: str
+    label: str
+    english: str
+    pages: list[Page]
+
+
+def navigation(user: User) -> list[Page | NavGroup]:
+    """The top bar of ``user``: the pages their role may open, grouped pages as one menu where the first shows."""
+    entries: list[Page | NavGroup] = []
+    groups: dict[str, NavGroup] = {}
+    for page in PAGES.values():
+        if user.role not in page.roles:
+            continue
+        if page.group is None:
+            entries.append(page)
+        elif page.group in groups:
+            groups[page.group].pages.append(page)
+        else:
+            label, english = NAV_GROUPS[page.group]
+            groups[page.group] = NavGroup(page.group, label, english, [page])
+            entries.append(groups[page.group])
+    return entries
+
+
 HOME = {"operator": "dashboard", "police": "review", "property": "alerts"}
 ROLE_LABELS = {"operator": "运维人员", "property": "物业", "police": "交警"}
 
@@ -103,8 +141,7 @@ def _show(request: Request, user: User | None, name: str, data: dict[str, Any] |
     if user is None:
         return _login_redirect(request)
     page = PAGES[name]
-    nav = [p for p in PAGES.values() if user.role in p.roles]
-    context = {"user": user, "nav": nav, "page": page}
+    context = {"user": user, "nav": navigation(user), "page": page, "home_page": PAGES[HOME[user.role]]}
     if user.role not in page.roles:
         return _render(request, "forbidden.html", context, status.HTTP_403_FORBIDDEN)
     page_data = {

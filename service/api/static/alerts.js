@@ -13,15 +13,21 @@
     return [el("dt", { text: term }), el("dd", { text: value })];
   }
 
+  /** The state to show: an open alert whose vehicle the camera saw leave, with nobody having acted, is "left"
+   * already (the server's job closes it so within a minute). */
+  const shownStatus = (a) => (a.status === "open" && a.ended_at && !a.claimed_cleared_at ? "left" : a.status);
+
   function deadline(a) {
-    if (a.status === "cleared") return null;
+    if (a.status === "cleared" || shownStatus(a) === "left") return null;
+    if (a.ended_at) return `${fmtTime(a.due_at)}（车辆已于 ${fmtClock(a.ended_at)} 离开，请点“已清理”确认）`;
     const left = secondsBetween(new Date(), a.due_at);
     return left > 0 ? `${fmtTime(a.due_at)}（剩余 ${fmtDuration(left)}）` : `${fmtTime(a.due_at)}（已超时 overdue）`;
   }
 
   function badges(a) {
-    const list = [el("span", { class: `badge alert-status ${a.status}`, text: labels.ALERT[a.status] || a.status })];
-    if (a.status !== "cleared" && a.claimed_cleared_at) {
+    const status = shownStatus(a);
+    const list = [el("span", { class: `badge alert-status ${status}`, text: labels.ALERT[status] || status })];
+    if (status !== "cleared" && status !== "left" && a.claimed_cleared_at) {
       list.push(el("span", { class: "badge claim", text: "已报清理 · 待摄像头确认" }));
     }
     if (a.escalated_at) list.push(el("span", { class: "badge escalated", text: "已移交交警" }));
@@ -32,11 +38,13 @@
     const ongoing = !a.ended_at;
     const duration = ongoing ? secondsBetween(a.started_at, new Date()) : a.duration_s;
     const claimed = Boolean(a.claimed_cleared_at);
+    const status = shownStatus(a);
+    const closed = status === "cleared" || status === "left";
     const thumb = a.still_url
       ? el("a", { class: "thumb", href: a.still_url, target: "_blank", rel: "noopener" },
         el("img", { src: a.still_url, alt: "超时时的画面 (still at the grace time)", loading: "lazy" }))
       : el("div", { class: "thumb none", text: "无画面 (no still)" });
-    return el("article", { class: `alert-card status-${a.status}`, dataset: { id: a.id, status: a.status } },
+    return el("article", { class: `alert-card status-${status}`, dataset: { id: a.id, status } },
       thumb,
       el("div", { class: "alert-body" },
         el("div", { class: "alert-head" },
@@ -53,13 +61,14 @@
           a.acknowledged_at ? fact("确认收到 Acknowledged", fmtTime(a.acknowledged_at)) : null,
           claimed && a.status !== "cleared" ? fact("报告清理 Reported", fmtTime(a.claimed_cleared_at)) : null,
           a.escalated_at ? fact("移交交警 Escalated", fmtTime(a.escalated_at)) : null,
-          a.cleared_at ? fact("已清理 Cleared", fmtTime(a.cleared_at)) : null),
+          a.ended_at && status !== "cleared" ? fact("车辆离开 Left", fmtTime(a.ended_at)) : null,
+          a.cleared_at && status === "cleared" ? fact("已清理 Cleared", fmtTime(a.cleared_at)) : null),
         el("div", { class: "actions" },
-          el("button", { type: "button", class: "ack", disabled: a.status !== "open", onclick: () => act(a, "ack") },
+          el("button", { type: "button", class: "ack", disabled: status !== "open", onclick: () => act(a, "ack") },
             "确认收到 ", el("small", { text: "Acknowledge" })),
           el("button", {
-            type: "button", class: "clear primary", disabled: a.status === "cleared" || claimed,
-            title: claimed && a.status !== "cleared" ? "已报告，等待摄像头确认车辆离开" : "",
+            type: "button", class: "clear primary", disabled: closed || claimed,
+            title: claimed && !closed ? "已报告，等待摄像头确认车辆离开" : "",
             onclick: () => act(a, "cleared"),
           },
             "已清理 ", el("small", { text: "Lane cleared" }))),
@@ -75,7 +84,7 @@
 
   async function load() {
     const all = $("alert-filter").value === "all";
-    const query = all ? "?status=open&status=acknowledged&status=cleared" : "";
+    const query = all ? "?status=open&status=acknowledged&status=cleared&status=left" : "";
     const response = await api("GET", `/api/board/alerts${query}`);
     if (!response.ok) {
       $("alerts-error").textContent = FL.problems(response.data).join("；");
@@ -101,6 +110,9 @@
   /** Keep the message of the last action here, unless the server moved the alert on since. */
   function withMessage(fresh, before) {
     if (fresh.status === before.status) return { ...fresh, message: before.message, messageKind: before.messageKind };
+    if (fresh.status === "left") {
+      return { ...fresh, message: "车辆已离开，告警关闭。The vehicle left; the alert is closed.", messageKind: "ok" };
+    }
     if (fresh.status === "cleared" && before.claimed_cleared_at) {
       return { ...fresh, message: "摄像头已确认通道畅通，告警关闭。The camera confirmed the lane is clear.", messageKind: "ok" };
     }

@@ -9,7 +9,14 @@ const FL = (() => {
 
   const KIND = { fire_lane: "消防车通道", rescue_site: "消防救援场地", no_parking: "禁停区" };
   const REVIEW = { pending: "待审核", confirmed: "已确认", rejected: "已驳回" };
-  const ALERT = { open: "待处理", acknowledged: "已确认收到", cleared: "已清理" };
+  const ALERT = { open: "待处理", acknowledged: "已确认收到", cleared: "已清理", left: "车辆已离开" };
+  /** A camera worker's state (service/db/models.py CAMERA_STATUSES) as people read it. */
+  const CAMERA_STATE = {
+    starting: "启动中", running: "检测中", reconnecting: "正在重新连接", error: "出错",
+    finished: "录像已播放完毕", stopped: "已停止", stale: "失去联系（超过 30 秒没有报告）",
+  };
+  /** Why a camera is not running, as the supervisor says it (service/camera/workers.py), in Chinese. */
+  const CAMERA_PROBLEM = { "no zones drawn yet": "还没有画区域，画好并保存后开始检测" };
   const CLASS = {
     car: "小汽车", truck: "货车", bus: "客车", motorcycle: "摩托车", bicycle: "自行车",
     vehicle: "车辆", obstacle: "障碍物", obstruction: "不明占用物",
@@ -95,25 +102,70 @@ const FL = (() => {
   const fmtClock = (value) => (value ? clock.format(toDate(value)) : "—");
   const fmtShort = (value) => (value ? shortDate.format(toDate(value)) : "—");
 
-  /** 3小时5分 / 4分12秒 / 8秒 */
+  /** "8 秒", "1 分 37 秒", "57 小时 44 分": whole units, at most two (as service/humanize.py duration_zh). */
   function fmtDuration(seconds) {
     if (seconds === null || seconds === undefined || !isFinite(seconds)) return "—";
     let s = Math.max(0, Math.round(seconds));
-    const d = Math.floor(s / 86400); s -= d * 86400;
     const h = Math.floor(s / 3600); s -= h * 3600;
     const m = Math.floor(s / 60); s -= m * 60;
-    if (d) return `${d}天${h}小时`;
-    if (h) return `${h}小时${m}分`;
-    if (m) return `${m}分${s}秒`;
-    return `${s}秒`;
+    if (h) return m ? `${h} 小时 ${m} 分` : `${h} 小时`;
+    if (m) return s ? `${m} 分 ${s} 秒` : `${m} 分`;
+    return `${s} 秒`;
   }
+
+  /** A tally in minutes (hotspots, reports) said like a duration. */
+  const fmtMinutes = (minutes) => (minutes === null || minutes === undefined ? "—" : fmtDuration(minutes * 60));
 
   const secondsBetween = (a, b) => (toDate(b) - toDate(a)) / 1000;
 
   function show(node, visible) { node.hidden = !visible; }
 
+  /** The top bar: the phone menu button and the menus (统计台账, 系统管理), with the mouse and the keyboard. */
+  function topbar() {
+    const bar = document.getElementById("topbar");
+    const toggle = document.getElementById("menu-toggle");
+    if (!bar) return;
+    const groups = [...bar.querySelectorAll(".nav-group")];
+    const setGroup = (group, open) => {
+      group.classList.toggle("open", open);
+      group.querySelector(".nav-group-button").setAttribute("aria-expanded", String(open));
+    };
+    const closeGroups = (except) => groups.forEach((g) => { if (g !== except) setGroup(g, false); });
+    for (const group of groups) {
+      const button = group.querySelector(".nav-group-button");
+      button.addEventListener("click", () => {
+        const open = !group.classList.contains("open");
+        closeGroups(group);
+        setGroup(group, open);
+        if (open && button.matches(":focus-visible")) group.querySelector(".nav-menu a").focus();
+      });
+      group.addEventListener("focusout", (event) => { if (!group.contains(event.relatedTarget)) setGroup(group, false); });
+      group.addEventListener("keydown", (event) => {
+        if (event.key === "Escape" && group.classList.contains("open")) {
+          setGroup(group, false);
+          button.focus();
+        }
+      });
+    }
+    document.addEventListener("click", (event) => { if (!event.target.closest(".nav-group")) closeGroups(null); });
+    if (toggle) {
+      const setMenu = (open) => {
+        bar.classList.toggle("menu-open", open);
+        toggle.setAttribute("aria-expanded", String(open));
+      };
+      toggle.addEventListener("click", () => setMenu(!bar.classList.contains("menu-open")));
+      bar.addEventListener("keydown", (event) => {
+        if (event.key === "Escape" && bar.classList.contains("menu-open") && !event.target.closest(".nav-group.open")) {
+          setMenu(false);
+          toggle.focus();
+        }
+      });
+    }
+  }
+  topbar();
+
   return {
-    data, timezone, el, api, problems, fmtTime, fmtClock, fmtShort, fmtDuration, secondsBetween, show,
-    loginRedirect, labels: { KIND, REVIEW, ALERT, CLASS },
+    data, timezone, el, api, problems, fmtTime, fmtClock, fmtShort, fmtDuration, fmtMinutes, secondsBetween, show,
+    loginRedirect, labels: { KIND, REVIEW, ALERT, CLASS, CAMERA_STATE, CAMERA_PROBLEM },
   };
 })();

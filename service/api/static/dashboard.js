@@ -15,7 +15,7 @@
   }
 
   function siteLabel(site) {
-    return site.site_id === null ? "未登记摄像头 (unregistered)" : `${site.site_name} (${site.site_code})`;
+    return site.site_id === null ? "未登记摄像头 (unregistered)" : site.site_name;
   }
 
   async function loadCounts() {
@@ -97,7 +97,7 @@
       const row = el("g", { class: "lane", dataset: { camera: lane.camera_id, zone: lane.zone_id } });
       row.append(el("rect", { class: i % 2 ? "stripe odd" : "stripe", x: 0, y, width: W, height: ROW }));
       row.append(el("g", { class: "lane-head" },
-        el("title", { text: `${lane.site_code || "未登记"} / ${lane.camera_id} / ${lane.zone_id} (${labels.KIND[lane.zone_kind] || lane.zone_kind})` }),
+        el("title", { text: `${lane.site_name || "未登记"} / ${lane.camera_id} / ${lane.zone_id} (${labels.KIND[lane.zone_kind] || lane.zone_kind})` }),
         el("text", { class: "lane-label", x: 8, y: y + ROW / 2 + 5, text: `${lane.camera_name || lane.camera_id} · ${lane.zone_name}` })));
       for (const s of lane.spans) {
         const start = Date.parse(s.started_at);
@@ -124,6 +124,7 @@
       svg.append(el("line", { class: "now", x1: x(now), x2: x(now), y1: TOP - 4, y2: H - 4 }));
     }
     chart.replaceChildren(svg);
+    chart.scrollLeft = chart.scrollWidth; // a narrow screen scrolls the chart: start at now, where things happen
   }
 
   async function loadTimeline() {

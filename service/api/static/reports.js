@@ -2,7 +2,7 @@
 "use strict";
 
 (() => {
-  const { el, api, problems, fmtTime, data } = FL;
+  const { el, api, problems, fmtTime, fmtMinutes, data } = FL;
   const $ = (id) => document.getElementById(id);
   const WEEKDAYS = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"];
   const errorBox = $("reports-error");
@@ -14,7 +14,8 @@
     errorBox.hidden = !messages.length;
   }
 
-  const scopeLabel = (code) => (code ? `站点 ${code}` : "全辖区 District");
+  const siteNames = new Map(); // site code → name: reports are filed by code, people know sites by name
+  const scopeLabel = (code) => (code ? siteNames.get(code) || code : "全辖区 District");
   const fileLinks = (files) => el("span", { class: "cl-files" }, ...files.map((f) =>
     el("a", { href: f.url, target: "_blank", rel: "noopener", text: f.format.toUpperCase(), dataset: { name: f.name } })));
 
@@ -24,7 +25,10 @@
     if (data.district) options.push(el("option", { value: "", text: "全辖区及各站点 District and every site" }));
     const result = await api("GET", "/api/sites");
     if (result.ok) {
-      for (const site of result.data) options.push(el("option", { value: String(site.id), text: `${site.name}（${site.code}）` }));
+      for (const site of result.data) {
+        siteNames.set(site.code, site.name);
+        options.push(el("option", { value: String(site.id), text: site.name }));
+      }
     }
     select.replaceChildren(...options);
   }
@@ -78,8 +82,8 @@
     }
     $("report-numbers").tBodies[0].replaceChildren(...result.data.numbers.map((n) => el("tr", { dataset: { site: n.site || "" } },
       el("td", { text: scopeLabel(n.site) }), el("td", { class: "num", text: n.violations }),
-      el("td", { class: "num", text: n.blocked_minutes }),
-      el("td", { class: "num", text: n.median_clear_minutes === null ? "—" : n.median_clear_minutes }),
+      el("td", { class: "num", text: fmtMinutes(n.blocked_minutes) }),
+      el("td", { class: "num", text: fmtMinutes(n.median_clear_minutes) }),
       el("td", { class: "num", text: n.escalations }), el("td", { class: "num", text: n.confirmations }),
       el("td", { text: n.repeat_offenders.join("、") || "—" }), el("td", {}, fileLinks(byCode.get(n.site || "") || [])))));
     $("report-result").hidden = false;
@@ -92,6 +96,5 @@
     ? `每${WEEKDAYS[s.weekday]} ${s.time}（${s.timezone}）自动生成本周及上周周报。Generated automatically every week.`
     : "自动生成已关闭。Scheduled generation is off.";
   $("report-form").addEventListener("submit", generate);
-  loadSites();
-  loadList();
+  loadSites().then(loadList);
 })();

@@ -24,7 +24,7 @@
       },
       el("strong", { text: queueTitle(v) }),
       v.escalated ? el("span", { class: "badge escalated", text: `超时未清理 · 已移交交警 ${fmtShort(v.escalated_at)}` }) : null,
-      el("span", { class: "muted", text: `${labels.CLASS[v.object_class] || v.object_class} · ${v.site_code || "未登记摄像头"}` +
+      el("span", { class: "muted", text: `${labels.CLASS[v.object_class] || v.object_class} · ${v.site_name || v.site_code || "未登记摄像头"}` +
         (v.plate_read ? ` · 识别 ${v.plate_read}（待确认）` : "") }),
       el("span", { class: "muted", text: `开始 ${fmtShort(v.started_at)} · ${v.ended_at ? "持续 " + fmtDuration(v.duration_s) : "仍在占用"}` })))));
     $("queue-count").textContent = `${state.queue.length} 条待审核 (pending)`;
@@ -95,7 +95,7 @@
       : [el("strong", { text: "⚠ 证据校验失败，不可导出 Evidence failed its check:" }),
         el("ul", {}, v.integrity.map((problem) => el("li", { text: problem })))]));
     $("detail-facts").replaceChildren(
-      ...fact("站点 Site", v.site_code || "未登记摄像头"),
+      ...fact("站点 Site", v.site_name || v.site_code || "未登记摄像头"),
       ...fact("摄像头 Camera", `${v.camera_name || ""} (${v.camera_id})`),
       ...fact("区域 Zone", `${v.zone_name} · ${labels.KIND[v.zone_kind] || v.zone_kind}`),
       ...fact("对象 Object", `${labels.CLASS[v.object_class] || v.object_class} (${v.object_class}) · ` +

@@ -15,8 +15,6 @@
   const SNAPSHOT_EVERY_MS = 10000;
   const CLOSE_RADIUS_PX = 12; // a click this close (on screen) to the first point closes the polygon
   const GB50016_MIN_CLEAR_WIDTH_M = 4.0; // GB 50016 §7.1.8
-  const STATES = { starting: "启动中", running: "运行中", reconnecting: "重新连接中", error: "出错",
-    finished: "录像已播完", stopped: "已停止" };
 
   const cameraSelect = $("camera-select");
   const stage = $("stage");
@@ -669,14 +667,17 @@
       return;
     }
     if (!live.running) {
-      const why = live.problem_zh || live.problem;
+      const why = live.problem ? live.problem_zh || labels.CAMERA_PROBLEM[live.problem] || live.problem : "";
       node.textContent = `检测未运行${why ? "：" + why : ""}`;
       return;
     }
     const boxes = (live.objects || []).length;
     const error = live.error_zh || live.error;
-    node.textContent = `检测${live.state === "running" ? "中" : "：" + (STATES[live.state] || live.state)} · ${boxes} 个目标 · `
-      + `最后一帧 ${FL.fmtClock(live.last_frame_at)}${error ? " · " + error : ""}`;
+    const origin = { given: "摄像头设置", "file name": "取自文件名", "file time": "取自文件时间，可能不准" };
+    const recording = live.recording_start
+      ? ` · 录像起点 ${FL.fmtTime(live.recording_start)}（${origin[live.recording_start_origin] || ""}）` : "";
+    node.textContent = `${labels.CAMERA_STATE[live.state] || live.state} · ${boxes} 个目标 · `
+      + `最后一帧 ${FL.fmtClock(live.last_frame_at)}${recording}${error ? " · " + error : ""}`;
   }
 
   async function reloadSnapshot(generation) {
