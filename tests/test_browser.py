@@ -12,7 +12,6 @@ Needs ``apt-get install chromium fonts-noto-cjk`` (the fonts so Chinese renders)
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil

@@ -5,7 +5,6 @@ test-artifacts/layout/<role>-<page>-<width>.png for people to look at."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
