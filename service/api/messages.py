@@ -145,6 +145,7 @@ OWN: list[tuple[str, str]] = [
     (r"polygon is invalid \((?P<why>.+)\); is it self-intersecting\?", "多边形无效（{why}）：边是否自相交？"),
     (r"polygon has no area", "多边形面积为零"),
     (r"unknown timezone (?P<tz>.+)", "未知时区 {tz}"),
+    (r"a recording's start is between the years 2000 and 2999", "录像起点须在 2000 至 2999 年之间"),
     (r"no zones defined", "没有定义任何区域"),
     (r"duplicate zone id", "区域编号重复"),
     (r"unknown classes (?P<classes>.+) \(use vehicle, obstacle, obstruction or COCO class names\)",
