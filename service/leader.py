@@ -5,7 +5,9 @@ On PostgreSQL the leader is the process that holds a session-level advisory lock
 from the pool, with TCP keepalives both ways). The lock lives exactly as long as that database session: a leader
 killed with ``kill -9`` or cut off loses it when PostgreSQL sees the session end (at once for a dead process, within
 about 15 s of keepalives for a lost network), and a follower polling every ``retry_s`` takes over. A leader checks
-its connection every ``check_s`` and stops its jobs as soon as the check fails, before it tries to lead again.
+its connection every ``check_s`` and stops its jobs as soon as the check fails; it then steps back for
+``step_back_s`` before seeking the lock again, so a healthy follower takes over rather than the process whose link
+just failed winning the race for the lock it lost.
 
 There can be a short overlap (a leader that has not yet noticed its session is gone while a follower already
 leads). The jobs are safe under it: outbox rows are sent under their row lock (``FOR UPDATE SKIP LOCKED``), so two
@@ -35,10 +37,12 @@ class Leadership:
     """``run_forever(stop, lead)``: whenever this process holds the lock, ``lead(lost)`` runs on a thread until
     ``lost`` is set (lock lost, or ``stop``); then the lock is released and sought again."""
 
-    def __init__(self, engine: Engine, key: int = LOCK_KEY, retry_s: float = 2.0, check_s: float = 2.0):
+    def __init__(self, engine: Engine, key: int = LOCK_KEY, retry_s: float = 2.0, check_s: float = 2.0,
+                 step_back_s: float | None = None):
         self.key = key
         self.retry_s = retry_s
         self.check_s = check_s
+        self.step_back_s = 5 * retry_s if step_back_s is None else step_back_s  # a follower polls several times
         self.is_leader = False
         self._postgres = engine.dialect.name == "postgresql"
         self._engine = create_engine(engine.url, poolclass=NullPool, connect_args=_KEEPALIVES) \
@@ -90,6 +94,8 @@ class Leadership:
                 connection.invalidate()  # closes the session: the lock is free for the next leader
                 connection.close()
             if not stop.is_set():
-                log.warning("leader: no longer leading; jobs stopped, seeking the lock again")
+                log.warning("leader: no longer leading; jobs stopped, seeking the lock again in %.0f s",
+                            self.step_back_s)
+                stop.wait(self.step_back_s)
         if self._engine is not None:
             self._engine.dispose()

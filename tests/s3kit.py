@@ -105,7 +105,10 @@ class SeaweedS3:
         data.mkdir(parents=True, exist_ok=True)
         command = [binary, "server", f"-dir={data}", "-s3", f"-s3.port={self.s3_port}",
                    f"-master.port={self.master_port}", f"-volume.port={self.volume_port}",
-                   f"-filer.port={self.filer_port}", f"-ip={LOCALHOST}", f"-ip.bind={LOCALHOST}"]
+                   f"-filer.port={self.filer_port}", f"-ip={LOCALHOST}", f"-ip.bind={LOCALHOST}",
+                   # each bucket is a collection that takes 7 volumes; weed's default of 8 volumes per server is
+                   # exhausted by the second bucket (PutObject then fails with InternalError). Small volumes, many.
+                   "-volume.max=400", "-master.volumeSizeLimitMB=32"]
         with open(self.log_path, "ab") as log_file:
             self.proc = subprocess.Popen(command, cwd=self.folder, stdin=subprocess.DEVNULL, stdout=log_file,
                                          stderr=subprocess.STDOUT, start_new_session=True)
