@@ -103,3 +103,29 @@ def test_a_vehicle_driving_off_leaves_no_obstruction_behind():
     assert len(finder.find(frame(), T0, seen(car))) == 0
     leaving = ((200.0, 190.0, 260.0, 250.0), "car", "vehicle", 0.9)
     assert len(finder.find(frame(), T0 + timedelta(seconds=1), seen(leaving))) == 0
+
+
+class CountingBlob(OneBlob):
+    def __init__(self):
+        self.looks = []
+
+    def update(self, image, at, moving=None):
+        self.looks.append(at)
+        return super().update(image, at, moving)
+
+
+def test_the_lane_model_looks_at_most_twice_a_second_and_its_blobs_meet_every_frame_s_detections():
+    lane = CountingBlob()
+    finder = ObstructionFinder(lane, CloseUp())
+    at = [T0 + timedelta(seconds=i / 5) for i in range(10)]  # a camera sampled at 5 fps
+    results = [finder.find(frame(), t, seen()) for t in at]
+    assert lane.looks == [at[0], at[3], at[6], at[9]]
+    assert all(len(r) == 1 for r in results), "the blob stays between looks"
+    person = seen(((95.0, 150.0, 150.0, 245.0), "person", "person", 0.9))
+    assert len(finder.find(frame(), at[9] + timedelta(seconds=0.2), person)) == 1, "a known obstruction stays"
+
+    two_fps = CountingBlob()
+    finder = ObstructionFinder(two_fps, CloseUp())
+    for i in range(6):
+        finder.find(frame(), T0 + timedelta(seconds=i * 0.49), seen())  # 2 fps, with a stream's jitter
+    assert len(two_fps.looks) == 6, "a camera at 2 fps is looked at on every frame"

@@ -26,6 +26,8 @@ MIN_CROP_PX = 96
 BLOB_IDS_FROM = 1_000_000_000  # tracker ids of blobs: one per blob for as long as the lane model keeps it
 COVERED = 0.5  # share of a blob inside a detection's box that makes it that detection's object
 NAME_CONFIDENCE = 0.5  # below this a class name on an obstruction misleads more than "obstruction" does
+LOOK_EVERY_S = 0.5  # the lane model looks at most twice a second: what rests is judged over seconds, and a
+# camera sampled faster for its moving traffic (5 fps) would otherwise pay the lane model on every frame
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,10 @@ class ObstructionFinder:
     appearance: LaneAppearance
     detector: Detector
     recheck_s: float = 10.0
+    look_every_s: float = LOOK_EVERY_S
     crops_run: int = 0
+    _looked_at: datetime | None = None
+    _blobs: list[StaticBlob] = field(default_factory=list)
     _verdicts: dict[datetime, _Verdict] = field(default_factory=dict)
     _ids: dict[datetime, int] = field(default_factory=dict)
     _next_id: int = 0
@@ -63,7 +68,10 @@ class ObstructionFinder:
     def find(self, image: np.ndarray, at: datetime, detections: Detections) -> Detections:
         """Static blobs of this frame as detections, beside (never duplicating) the detector's ``detections``
         (all of them, people and ignored classes included)."""
-        blobs = self.appearance.update(image, at, [tuple(float(v) for v in box) for box in detections.xyxy])
+        if self._looked_at is None or (at - self._looked_at).total_seconds() >= 0.85 * self.look_every_s:  # jitter
+            self._blobs = self.appearance.update(image, at, [tuple(float(v) for v in box) for box in detections.xyxy])
+            self._looked_at = at
+        blobs = self._blobs  # between looks, the last look's blobs against this frame's detections
         rows: list[tuple[tuple[float, ...], float, str, str, datetime]] = []
         alive = set()
         for blob in blobs:

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from detector.backends import Detector
 from detector.sources import Frame, FrameSource, StreamGap
+from detector.tiling import TileMode
 from service.camera.pipeline import CameraPipeline, ViolationRecord
 from service.camera.plates import plate_options
 from service.camera.spool import Spool
@@ -93,6 +94,7 @@ def run_camera(
     progress: bool = True,
     gate_max_skip_s: float | None = 5.0,
     database_wait_s: float = 30.0,
+    tiles: TileMode = "auto",
 ) -> RunReport:
     """Raises OSError when ``out_dir`` cannot be written at all; a disk that fills during the run is reported in
     ``output_problems`` while the violations' facts still reach the database."""
@@ -114,6 +116,7 @@ def run_camera(
         clip_post_s=settings.clip_post_s,
         font_path=settings.font,
         gate_max_skip_s=gate_max_skip_s,
+        tiles=tiles,
         signer=ManifestSigner.load_or_create(settings.signing_key_file or out_dir / "signing_key.pem"),
         **plate_options(settings),
     )
