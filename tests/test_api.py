@@ -643,6 +643,8 @@ def test_evidence_path_tricks_are_404(world: World, tmp_path: Path) -> None:
     good = client.get("/api/violations/vA/evidence/crop.jpg", headers=op)
     assert good.status_code == 200 and good.content == b"\xff\xd8crop vA"
     assert good.headers["content-type"] == "image/jpeg"
+    part = client.get("/api/violations/vA/evidence/crop.jpg", headers={**op, "Range": "bytes=2-5"})
+    assert part.status_code == 206 and part.content == b"crop", "from disk as from object storage: byte ranges"
     attempts = [
         "..%2F..%2Fetc%2Fpasswd",
         "..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd",

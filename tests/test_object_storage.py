@@ -141,7 +141,19 @@ def test_an_api_process_with_no_camera_serves_evidence_from_object_storage(clust
     for name, digest in listed.items():
         response = client.get(f"/api/violations/{violation_id}/evidence/{name}")
         assert response.status_code == 200 and sha256(response.content) == digest == rows[name], name
-    assert client.get(f"/api/violations/{violation_id}/evidence/clip.webm").headers["content-type"] == "video/webm"
+    clip_url = f"/api/violations/{violation_id}/evidence/clip.webm"
+    clip = client.get(clip_url)
+    assert clip.headers["content-type"] == "video/webm" and clip.headers["accept-ranges"] == "bytes"
+    size = len(clip.content)
+    part = client.get(clip_url, headers={"Range": "bytes=100-199"})  # a player seeking (Safari plays no other way)
+    assert part.status_code == 206 and part.content == clip.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{size}"
+    tail = client.get(clip_url, headers={"Range": "bytes=-50"})
+    assert tail.status_code == 206 and tail.content == clip.content[-50:]
+    assert client.get(clip_url, headers={"Range": "bytes=0-"}).content == clip.content
+    beyond = client.get(clip_url, headers={"Range": f"bytes={size}-"})
+    assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{size}"
+    assert client.get(clip_url, headers={"Range": "bytes=0-1,5-6"}).content == clip.content, "several: all of it"
     export = client.get(f"/api/violations/{violation_id}/export")
     assert export.status_code == 200
     archive = zipfile.ZipFile(io.BytesIO(export.content))

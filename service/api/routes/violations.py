@@ -18,6 +18,7 @@ from service.api.deps import (
 )
 from service.api.evidence import evidence_file, export_zip, integrity, iter_file
 from service.api.present import violation_detail, violation_out
+from service.api.ranges import bytes_response
 from service.api.schemas import (
     CAMERA_ID_PATTERN,
     SITE_CODE_PATTERN,
@@ -110,7 +111,7 @@ def get_evidence_file(
     media_type = next(f.media_type for f in row.violation.evidence if f.name == name)
     if isinstance(content, bytes):  # from object storage
         disposition = f"inline; filename*=UTF-8''{quote(name)}"
-        return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
+        return bytes_response(content, media_type, {"Content-Disposition": disposition}, request.headers.get("range"))
     return FileResponse(content, media_type=media_type, filename=name, content_disposition_type="inline")
 
 
