@@ -482,3 +482,27 @@ def test_drive_through_traffic_gives_no_blob_on_the_carriageway(shared_data, fps
     source = VideoFileSource(shared_data / "traffic" / "video02.avi", fps=fps, start=T0)
     model = LaneAppearance((320, 240), [carriageway])
     assert not any(model.update(frame.image, frame.captured_at) for frame in source.frames())
+
+
+def test_wet_ground_a_rippling_puddle_with_passing_headlight_reflections_and_drying_is_the_lane():
+    """After rain: a puddle darker and glossier than the paving, a specular glint that shivers with the ripples,
+    the reflections of headlights that slide through it, and the puddle drying back to paving over four minutes."""
+    rng = np.random.default_rng(3)
+    puddle = np.zeros((240, 320), np.float32)
+    cv2.ellipse(puddle, (170, 150), (70, 28), 0, 0, 360, 1.0, -1)
+    puddle = cv2.GaussianBlur(puddle, (0, 0), 4)
+
+    def wet(t: float, shape: tuple[int, int]) -> np.ndarray:
+        wetness = max(0.0, 1.0 - t / 240)  # dries in four minutes
+        gain = 1.0 - 0.35 * wetness * puddle
+        glint = np.zeros(shape, np.float32)
+        jitter = rng.integers(-3, 4, 2)
+        cv2.ellipse(glint, (150 + int(jitter[0]), 140 + int(jitter[1])), (12, 3), 0, 0, 360, 0.9 * wetness, -1)
+        sweep = (t % 12) / 12  # a car's headlights every 12 s, reflected across the puddle in about 3 s
+        if sweep < 0.25:
+            x = int(100 + 560 * sweep)
+            cv2.ellipse(glint, (x, 155), (18, 5), 0, 0, 360, 1.4 * wetness, -1)
+        return gain + cv2.GaussianBlur(glint, (0, 0), 2) * puddle
+
+    blobs = replay(Scene(300, light=wet))
+    assert not any(blobs.values()), {t: [b.box for b in found] for t, found in blobs.items() if found}
