@@ -34,8 +34,9 @@ class ZoneStateRelay:
       the camera's last report. A city platform keeps the lane but knows it is not being watched; the retained
       state never claims a lane is clear (or blocked) when nobody looks. Fresh states follow once it reports again.
     - The publisher lives for one leadership term: a new leader publishes every zone once (one retained refresh,
-      harmless to subscribers, with ``since`` the latest report), then only changes. A change that comes and goes
-      between two reads (or two status writes of the camera's process) is not seen.
+      harmless to subscribers, with ``since`` the latest report), then only changes; in the short overlap of a
+      hand-over (service.leader) both leaders may publish a change, the same state twice. A change that comes and
+      goes between two reads (or two status writes of the camera's process) is not seen.
     """
 
     def __init__(self, sessions: sessionmaker[Session], publisher: ZoneStatePublisher,
