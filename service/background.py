@@ -1,6 +1,11 @@
 """What `firelane serve` runs besides answering requests: camera workers (unless ``run_cameras`` is off: an API-only
-process), and, in the one process of the cluster that leads (service.leader), alert delivery, escalations and the
-weekly reports."""
+process), and, in the one process of the cluster that leads (service.leader), alert delivery, escalations, the
+weekly reports and the MQTT zone states of cameras that run elsewhere.
+
+MQTT zone states are published once per zone in the cluster: a process whose cameras run in it publishes theirs
+directly from the camera loops; the others (Ray camera actors) are relayed by the leader from the shared camera
+status (service.alerts.zone_relay), which skips cameras that publish their own.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.alerts.dispatcher import dispatchers_from_settings
 from service.alerts.mqtt import MqttPublisher, ZoneStatePublisher
+from service.alerts.zone_relay import ZoneStateRelay
 from service.leader import Leadership
 from service.settings import Settings
 from service.camera.workers import WorkerSupervisor, load_configured_detector
@@ -25,14 +31,15 @@ log = logging.getLogger(__name__)
 
 class BackgroundServices:
     """Starts the camera supervisor, and the cluster's jobs (one outbox dispatcher per channel, escalations, weekly
-    reports) while this process leads; daemon threads, stopped cleanly."""
+    reports, the relay of zone states from cameras run elsewhere) while this process leads; daemon threads, stopped
+    cleanly."""
 
     def __init__(self, settings: Settings, engine: Engine, sessions: sessionmaker[Session]):
         self.settings = settings
         self.sessions = sessions
         self.dispatchers = dispatchers_from_settings(settings, sessions)
-        mqtt = next((d.sender for d in self.dispatchers if isinstance(d.sender, MqttPublisher)), None)
-        self.zone_states = ZoneStatePublisher(mqtt) if mqtt is not None else None
+        self.mqtt = next((d.sender for d in self.dispatchers if isinstance(d.sender, MqttPublisher)), None)
+        self.zone_states: ZoneStatePublisher | None = None  # the zone states of this process's own cameras
         self.supervisor: WorkerSupervisor | ClusterCameras | None = None
         if not settings.run_cameras:  # an API-only process: camera status comes from the shared state
             pass
@@ -41,7 +48,9 @@ class BackgroundServices:
 
             self.supervisor = ClusterCameras(settings)
         else:
-            self.supervisor = WorkerSupervisor(settings, engine, self._load_detector, on_zone_state=self._zone_state)
+            self.zone_states = ZoneStatePublisher(self.mqtt) if self.mqtt is not None else None
+            self.supervisor = WorkerSupervisor(settings, engine, self._load_detector,
+                                               on_zone_state=self._zone_state if self.zone_states is not None else None)
         self.leadership = Leadership(engine)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -80,6 +89,11 @@ class BackgroundServices:
         loop_jobs = [("escalation", lambda stop: jobs.escalation_loop(sessions, stop, s.escalation_interval_s))]
         if s.reports_enabled:
             loop_jobs.append(("weekly-reports", lambda stop: jobs.report_loop(s, sessions, stop)))
+        relayed_states: ZoneStatePublisher | None = None
+        if self.mqtt is not None and self.zone_states is None:  # the cameras run elsewhere: relay their states
+            relayed_states = ZoneStatePublisher(self.mqtt)  # this term's: a new leader publishes every zone afresh
+            relay = ZoneStateRelay(sessions, relayed_states)
+            loop_jobs.append(("zone-state-relay", lambda stop: relay.run_forever(stop, s.zone_state_relay_s)))
         outbox_jobs = [(f"outbox-{d.channel}", d.run_forever) for d in self.dispatchers]
         threads = [threading.Thread(target=target, args=(lost,), name=name, daemon=True)
                    for name, target in (*outbox_jobs, *loop_jobs)]
@@ -87,6 +101,8 @@ class BackgroundServices:
             thread.start()
         for thread in threads:
             thread.join()
+        if relayed_states is not None:
+            relayed_states.close()
 
     def stop(self) -> None:
         self._stop.set()

@@ -82,7 +82,8 @@ class Leadership:
             lost = threading.Event()
             runner = threading.Thread(target=lead, args=(lost,), name="leader-jobs", daemon=True)
             self.is_leader = True
-            log.info("leader: this process runs the cluster's jobs (alert delivery, escalations, weekly reports)")
+            log.info("leader: this process runs the cluster's jobs (alert delivery, escalations, weekly reports, "
+                     "relayed MQTT zone states)")
             runner.start()
             while not stop.wait(self.check_s):
                 if connection is not None and not self._alive(connection):

@@ -165,6 +165,8 @@ class Settings(BaseSettings):
                                       description="a whole request, however the receiver trickles")
     mqtt_connect_timeout_s: float = Field(5.0, gt=0, description="an outbox publish waits this long for the broker")
     mqtt_ack_timeout_s: float = Field(5.0, gt=0, description="... and this long for its PUBACK")
+    zone_state_relay_s: float = Field(1.0, gt=0, le=60, description="how often the leader reads the shared camera "
+                                      "status to relay the zone states of cameras run elsewhere (Ray) to MQTT")
 
     # closing the loop (service.closed_loop): escalation, repeat offenders, hotspots, weekly reports
     escalation_interval_s: float = Field(30.0, gt=0, description="how often firelane serve escalates overdue alerts")

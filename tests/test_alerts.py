@@ -461,7 +461,8 @@ def test_mqtt_violation_and_retained_zone_state(
         try:
             message = late.next()
             assert (message.topic, message.retain) == (topic, True)
-            assert json.loads(message.payload) == {"occupied": True, "violations": 1, "since": since.isoformat()}
+            assert json.loads(message.payload) == {"occupied": True, "violations": 1, "since": since.isoformat(),
+                                                  "stale": False}
         finally:
             late.close()
         with pytest.raises(ValueError, match="topic level"):

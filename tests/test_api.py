@@ -778,7 +778,7 @@ def test_migration_0001_to_0002_and_back(db_url: str) -> None:
     assert service_tables <= set(schema.get_table_names())
     assert {"review_status", "plate_text"} <= {c["name"] for c in schema.get_columns("violations")}
     with engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0011"
+        assert MigrationContext.configure(connection).get_current_revision() == "0012"
     with sessions_for(engine)() as session:
         old = session.get_one(Violation, "old")
         assert old.review_status is None and [e.name for e in old.evidence] == ["a.jpg"]
@@ -832,7 +832,7 @@ def test_cli_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: p
 
     args = parser.parse_args(["db", "upgrade"])
     assert args.handler(args, settings) == 0
-    assert "at revision 0011" in capsys.readouterr().out
+    assert "at revision 0012" in capsys.readouterr().out
     assert (tmp_path / "out" / "firelane.db").is_file()
 
     served: dict[str, Any] = {}

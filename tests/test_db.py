@@ -106,7 +106,7 @@ def test_upgrade_creates_tables_and_downgrade_upgrade_roundtrip(db_url: str) -> 
     uniques = [u["column_names"] for u in schema.get_unique_constraints("evidence_files")]
     assert ["violation_id", "name"] in uniques
     with engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0011"
+        assert MigrationContext.configure(connection).get_current_revision() == "0012"
     if engine.dialect.name == "sqlite":
         assert Path(make_url(db_url).database or "").is_file()
 
@@ -132,7 +132,7 @@ def test_alembic_cli_uses_env_url_from_any_directory(db_url: str, tmp_path: Path
     engine = make_engine(db_url)
     assert {"violations", "evidence_files"} <= set(inspect(engine).get_table_names())
     done = subprocess.run([*cli, "current"], cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
-    assert "0011 (head)" in done.stdout
+    assert "0012 (head)" in done.stdout
     engine.dispose()
 
 

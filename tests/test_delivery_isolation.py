@@ -282,7 +282,7 @@ def test_zone_state_published_once_per_real_change(
         lane_a = by_topic[topic % "lane-a"]
         assert [(s["occupied"], s["violations"]) for s in lane_a] == phases
         assert [(s["occupied"], s["violations"]) for s in by_topic[topic % "lane-b"]] == [(False, 0)]
-        assert all(set(s) == {"occupied", "violations", "since"} for s in lane_a)
+        assert all(set(s) == {"occupied", "violations", "since", "stale"} and s["stale"] is False for s in lane_a)
         since = [datetime.fromisoformat(s["since"]) for s in lane_a]
         assert since == sorted(since) and len(set(since)) == 4
 

@@ -9,6 +9,7 @@ Real processes, PostgreSQL, SeaweedFS and webhook receiver; slow: marked ``fault
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -17,6 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from faultkit import FaultKit, ServerProcess, empty_scene_frame, parked_scene_frames, register_camera, wait_until
+from service.alerts import MqttPublisher
+from service.camera.store import DatabaseStore
 from service.db.alerts import enqueue_violation_alert
 from service.db.models import OutboxMessage, Violation
 from service.db.session import make_engine, session_factory
@@ -56,6 +59,44 @@ def webhook_rows(db_url: str) -> list[OutboxMessage]:
 
 def leaders(*servers: ServerProcess) -> list[ServerProcess]:
     return [s for s in servers if s.alive and LEADING in s.log_text()]
+
+
+class RemoteCamera:
+    """A camera run elsewhere (a Ray camera actor) as the database sees it: its status with one zone's occupancy,
+    reported every 2 s (a real one: on each change and at least every 10 s) until ``stop``."""
+
+    def __init__(self, db_url: str, camera_id: str, zone_id: str) -> None:
+        self.store = DatabaseStore(db_url)
+        self.camera_id, self.zone_id = camera_id, zone_id
+        self.occupancy = (False, 0)
+        self._lock = threading.Lock()  # a heartbeat never writes an occupancy older than the one just reported
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._heartbeat, daemon=True)
+
+    def report(self, occupied: bool, violations: int) -> None:
+        with self._lock:
+            self.occupancy = (occupied, violations)
+            self._write()
+        if not self._thread.is_alive() and not self._stop.is_set():
+            self._thread.start()
+
+    def _write(self) -> None:
+        occupied, violations = self.occupancy
+        zone = {"id": self.zone_id, "name": "lane", "occupied": occupied, "violations": violations,
+                "longest_dwell_s": 0.0}
+        self.store.set_status(self.camera_id, "running", None, last_frame_at=datetime.now(timezone.utc),
+                              zones=[zone])
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(2.0):
+            with self._lock:
+                self._write()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+        self.store.close()
 
 
 def test_one_process_runs_the_jobs_and_another_takes_over_after_kill_9_delivering_each_alert_once(
@@ -144,3 +185,54 @@ def test_an_api_process_with_no_camera_shows_its_status_and_serves_its_evidence(
     cameras.kill9()  # nobody runs the camera now: the API process says so once its reports stop
     stale = registration.wait_live(lambda s: s.get("state") == "stale", 60, "the status to go stale")
     assert stale["running"] is False and stale["zones"] == []
+
+
+def test_the_leader_relays_the_zone_states_of_a_camera_run_elsewhere_once_across_kill_9(
+        fault_kit: FaultKit, fresh_pg_url: str):
+    """Two API processes, no camera in either (the camera's status is written as a Ray actor writes it): the
+    leader publishes each change once, the next leader refreshes once after ``kill -9``, and a camera that stops
+    reporting is published as stale."""
+    env = {"FIRELANE_DATABASE_URL": fresh_pg_url, "FIRELANE_MQTT_HOST": "127.0.0.1", "FIRELANE_MQTT_PORT": "1883"}
+    first = fault_kit.server(env, args=("serve", "--no-cameras"))
+    first.wait_ready(90)
+    second = fault_kit.server(env, args=("serve", "--no-cameras"))
+    second.wait_ready(90)
+    [leader] = wait_until(lambda: leaders(first, second), 30, 0.5, "a leader")
+    follower = second if leader is first else first
+    registration = register_camera(leader, "http://127.0.0.1:9/unused.mjpg")  # (no process runs cameras)
+    site, camera_id = registration.site_code, registration.camera_id
+    topic = f"firelane/{site}/{camera_id}/lane-1/state"
+    mqtt = fault_kit.mqtt(f"firelane/{site}/#")
+    camera = RemoteCamera(fresh_pg_url, camera_id, "lane-1")
+
+    def states() -> list[tuple[bool, int, bool]]:
+        return [(m.json()["occupied"], m.json()["violations"], m.json()["stale"]) for m in mqtt.messages
+                if m.topic == topic]
+
+    try:
+        camera.report(True, 0)
+        wait_until(states, 30, 0.2, "the relayed zone state")
+        time.sleep(5)  # heartbeats and several relay reads: a repeat would have come by now
+        assert states() == [(True, 0, False)]
+        assert all(m.qos == 1 for m in mqtt.messages)
+
+        leader.kill9()
+        wait_until(lambda: leaders(follower), 30, 0.5, "the follower to take over")
+        wait_until(lambda: len(states()) == 2, 30, 0.2, "the new leader's refresh")
+        camera.report(True, 1)  # the parked car overstays
+        wait_until(lambda: len(states()) == 3, 30, 0.2, "the change")
+        time.sleep(5)
+        assert states() == [(True, 0, False), (True, 0, False), (True, 1, False)]  # one refresh, then the change
+
+        camera.stop()  # no report any more: stale after 30 s
+        wait_until(lambda: len(states()) == 4, 60, 0.5, "the stale state")
+        time.sleep(5)
+        assert states()[3:] == [(True, 1, True)]
+        assert [m.topic for m in mqtt.messages] == [topic] * 4  # nothing on any other topic
+    finally:
+        camera.stop()
+        publisher = MqttPublisher("127.0.0.1", 1883, client_id=f"test-clear-{uuid.uuid4().hex[:8]}")
+        try:
+            assert publisher.clear_zone_state(site, camera_id, "lane-1")
+        finally:
+            publisher.close()

@@ -7,6 +7,7 @@ import time
 
 from sqlalchemy import select
 
+from service.db import camera_states
 from service.db.models import Alert, Camera, OutboxMessage, Site, Violation, ZoneVersion
 from service.db.session import make_engine, session_factory, upgrade
 from service.settings import PROJECT_ROOT, Settings
@@ -74,6 +75,8 @@ def test_supervisor_runs_cameras_applies_zone_edits_and_isolates_failures(tmp_pa
     assert (tmp_path / "evidence" / violation.evidence_dir / "manifest.json").exists()
     assert worker.snapshot_path.exists()
     assert any(z["occupied"] for camera, zs in states if camera == "demo-gate-3" for z in zs)
+    with sessions() as session:  # its worker publishes its zone states itself: the cluster's leader must not relay
+        assert camera_states.get_status(session, "demo-gate-3").publishes_zone_states is True
 
     with sessions.begin() as session:
         session.get(Camera, "broken").enabled = False

@@ -1,7 +1,8 @@
 """MQTT publishing (QoS 1, waiting for the broker's PUBACK) for violations and retained zone states.
 
-Zone states come from the camera loops, which must never wait on the broker: ``ZoneStatePublisher.update``
-only records a state, and its own thread publishes it.
+Zone states come from the camera loops, which must never wait on the broker (or, for cameras run on Ray, from the
+leader's relay, service.alerts.zone_relay): ``ZoneStatePublisher.update`` only records a state, and its own thread
+publishes it.
 """
 
 from __future__ import annotations
@@ -143,14 +144,20 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class ZoneState:
-    """What is retained per zone. No dwell time: it grows every frame, and each change would be a message."""
+    """What is retained per zone. No dwell time: it grows every frame, and each change would be a message.
+
+    ``stale``: nobody watches the zone now (its camera stopped reporting, failed or was stopped); ``occupied`` and
+    ``violations`` are then as last seen, and ``since`` is the camera's last report.
+    """
 
     occupied: bool
     violations: int
     since: datetime  # when the zone took this state (for a zone's first update in this process: then)
+    stale: bool = False
 
     def payload(self) -> dict[str, Any]:
-        return {"occupied": self.occupied, "violations": self.violations, "since": self.since.isoformat()}
+        return {"occupied": self.occupied, "violations": self.violations, "since": self.since.isoformat(),
+                "stale": self.stale}
 
 
 class ZoneStatePublisher:
@@ -189,12 +196,15 @@ class ZoneStatePublisher:
         with self._changed:
             return len(self._pending)
 
-    def update(self, site_code: str, camera_id: str, zone_id: str, *, occupied: bool, violations: int) -> None:
-        """Record a zone's current state; returns at once (never touches the network)."""
+    def update(self, site_code: str, camera_id: str, zone_id: str, *, occupied: bool, violations: int,
+               stale: bool = False, since: datetime | None = None) -> None:
+        """Record a zone's current state; returns at once (never touches the network). ``since`` (default: now)
+        is taken only when the state changes."""
         topic = zone_state_topic(site_code, camera_id, zone_id)
         with self._changed:
             latest = self._latest.get(topic)
-            if latest is not None and (latest.occupied, latest.violations) == (occupied, violations):
+            if latest is not None and (latest.occupied, latest.violations, latest.stale) == (
+                    occupied, violations, stale):
                 return
             if topic not in self._pending and len(self._pending) >= self.max_pending:
                 if self._dropped == 0:
@@ -202,7 +212,7 @@ class ZoneStatePublisher:
                                 "of further zones until they are published", self.max_pending)
                 self._dropped += 1
                 return
-            state = ZoneState(occupied, violations, self._clock())
+            state = ZoneState(occupied, violations, since or self._clock(), stale)
             self._latest[topic] = self._pending[topic] = state  # a queued zone keeps its place in line
             self._changed.notify()
 

@@ -120,10 +120,11 @@ class DatabaseStore:
                                              "saved_at": datetime.now(timezone.utc).isoformat(), "owner": OWNER})
 
     def set_status(self, camera_id: str, status: str, detail: str | None, last_frame_at: datetime | None = None,
-                   zones: list[dict[str, Any]] | None = None) -> None:
+                   zones: list[dict[str, Any]] | None = None, publishes_zone_states: bool = False) -> None:
         """Camera health (and what the UI shows of it) for every process to read; only the latest is kept, written
         with the next flush."""
-        self._status = (camera_id, status, detail, datetime.now(timezone.utc), last_frame_at, zones)
+        self._status = (camera_id, status, detail, datetime.now(timezone.utc), last_frame_at, zones,
+                        publishes_zone_states)
         if self.inline:
             self._write_status()
 

@@ -135,10 +135,12 @@ class CameraWorker(threading.Thread):
 
     def _set_state(self, state: str, error: str | None = None, report: bool = False) -> None:
         """Written to the shared camera state when it changes, or when ``report`` (zones changed, heartbeat due):
-        any API process shows it from there."""
+        any API process shows it from there, and the cluster's leader relays the zone states to MQTT unless this
+        worker publishes them itself (``on_zone_state``)."""
         if (state, error) != (self.status.state, self.status.error) or report:
             self.status.state, self.status.error = state, error
-            self.store.set_status(self.camera_id, state, error, self.status.last_frame_at, self.status.zones)
+            self.store.set_status(self.camera_id, state, error, self.status.last_frame_at, self.status.zones,
+                                  publishes_zone_states=self.on_zone_state is not None)
             self._reported_at = time.monotonic()
 
     def _open(self):

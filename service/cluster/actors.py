@@ -8,8 +8,8 @@
 - ``ClusterSupervisor`` (named, detached, on the head node) reconciles the camera table with the camera actors
   every few seconds: starts, stops, moves them and hands them edited zones without a restart.
 
-None of them runs the alert dispatchers, the escalation clock or the reports: those belong to the API processes
-(``service.background``).
+None of them runs the alert dispatchers, the escalation clock or the reports, nor publishes MQTT zone states: those
+belong to the API processes (``service.background``; the zone states are relayed from the shared camera status).
 """
 
 from __future__ import annotations

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import CameraState
+from service.db.models import Camera, CameraState, Site
 
 HEARTBEAT_S = 10.0  # a camera's process reports its status at least this often while it runs
 STALE_AFTER_S = 3 * HEARTBEAT_S  # no report for this long: whatever the status says, nobody is watching
+WATCHING = ("starting", "running", "reconnecting")  # a worker has the camera
+
+
+def current_state(status: str, status_at: datetime | None, now: datetime) -> str | None:
+    """A reported status as it stands at ``now``: ``stale`` when a watching camera stopped reporting; None when
+    the camera never reported."""
+    if status_at is None:
+        return None
+    if status in WATCHING and (now - status_at).total_seconds() > STALE_AFTER_S:
+        return "stale"
+    return status
 
 
 def _row(session: Session, camera_id: str, saved_at: datetime) -> CameraState:
@@ -38,10 +51,13 @@ def load_checkpoint(session: Session, camera_id: str) -> CameraState | None:
 
 
 def set_status(session: Session, camera_id: str, status: str, detail: str | None, at: datetime,
-               last_frame_at: datetime | None = None, zones: list[dict[str, Any]] | None = None) -> None:
-    """The camera's health as its process reports it (``last_frame_at`` and ``zones`` kept when not given)."""
+               last_frame_at: datetime | None = None, zones: list[dict[str, Any]] | None = None,
+               publishes_zone_states: bool = False) -> None:
+    """The camera's health as its process reports it (``last_frame_at`` and ``zones`` kept when not given);
+    ``publishes_zone_states``: that process publishes the zones' MQTT states itself, nobody relays them."""
     row = _row(session, camera_id, at)
     row.status, row.status_detail, row.status_at = status, detail, at
+    row.publishes_zone_states = publishes_zone_states
     if last_frame_at is not None:
         row.last_frame_at = last_frame_at
     if zones is not None:
@@ -59,3 +75,24 @@ def clear_checkpoint(session: Session, camera_id: str) -> None:
     if row is not None:
         row.state, row.capture_at = {}, None
         session.flush()
+
+
+@dataclass(frozen=True)
+class ZoneReport:
+    """A camera's last reported zone occupancy, for relaying its MQTT zone states."""
+
+    camera_id: str
+    site_code: str
+    status: str
+    status_at: datetime
+    zones: list[dict[str, Any]]  # as the worker reports them: {"id", "occupied", "violations", ...}
+
+
+def zone_reports_to_relay(session: Session) -> list[ZoneReport]:
+    """Every camera that has reported and whose own process does not publish its zone states."""
+    query = (select(CameraState.camera_id, Site.code, CameraState.status, CameraState.status_at, CameraState.zones)
+             .join(Camera, Camera.id == CameraState.camera_id).join(Site, Site.id == Camera.site_id)
+             .where(CameraState.status_at.is_not(None), CameraState.publishes_zone_states.is_(False))
+             .order_by(CameraState.camera_id))
+    return [ZoneReport(camera_id, site_code, status, status_at, list(zones or []))
+            for camera_id, site_code, status, status_at, zones in session.execute(query)]

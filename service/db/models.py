@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     func,
     text,
     true,
@@ -419,6 +420,9 @@ class CameraState(Base):
     # and each zone's occupancy ({"id", "name", "occupied", "violations", "longest_dwell_s"})
     last_frame_at: Mapped[datetime | None]
     zones: Mapped[list[dict[str, Any]] | None] = mapped_column(Json)
+    # the camera's own process publishes its MQTT zone states (a single-process serve, migration 0012); the others'
+    # are relayed from this row by the cluster's leader (service.alerts.zone_relay)
+    publishes_zone_states: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     @validates("capture_at", "saved_at", "status_at", "last_frame_at")
     def _aware(self, key: str, value: datetime | None) -> datetime | None:

@@ -45,7 +45,6 @@ from service.evidence_store import EvidenceMissing, snapshot_key
 from service.db.models import User
 
 router = APIRouter(prefix="/api/cameras", tags=["live"], route_class=StrictJSONRoute)
-WATCHING = ("starting", "running", "reconnecting")  # a worker has the camera
 CameraViewer = Annotated[User, Depends(require_roles("operator", "property"))]
 _CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 
@@ -166,12 +165,11 @@ def _shared_status(session: Session, camera_id: str, problem: str | None, user: 
     """The camera as the process that runs it last reported it (no objects: they are not shared)."""
     row = camera_states.get_status(session, camera_id)
     problem_zh = translate(problem) if problem else None
-    if row is None or row.status_at is None:
+    state = None if row is None else camera_states.current_state(row.status, row.status_at, datetime.now(timezone.utc))
+    if row is None or state is None:
         return LiveOut(camera_id=camera_id, running=False, problem=problem, problem_zh=problem_zh)
-    age_s = (datetime.now(timezone.utc) - row.status_at).total_seconds()
-    watching = row.status in WATCHING
-    state = "stale" if watching and age_s > camera_states.STALE_AFTER_S else row.status
+    watching = state in camera_states.WATCHING
     error = _hide_credentials(row.status_detail, user)
-    return LiveOut(camera_id=camera_id, running=state in WATCHING, state=state, reported_at=row.status_at,
+    return LiveOut(camera_id=camera_id, running=watching, state=state, reported_at=row.status_at,
                    last_frame_at=row.last_frame_at, error=error, error_zh=translate(error) if error else None,
-                   problem=problem, problem_zh=problem_zh, zones=list(row.zones or []) if state in WATCHING else [])
+                   problem=problem, problem_zh=problem_zh, zones=list(row.zones or []) if watching else [])
