@@ -193,7 +193,7 @@ def test_generate_from_the_api(world: Seeded, app: FastAPI, client: TestClient, 
     assert client.post("/api/reports/weekly", json={"week": WEEK, "site_id": world.site_b},
                        headers=prop).status_code == 404
     assert len(client.get("/api/reports", headers=police).json()[0]["files"]) == 6
-    for bad in ("../../secret_key", "district.txt", "site-..%2f.pdf"):
+    for bad in ("../../secret_key", "district.txt", "site-..%2f.pdf", "district.pdf%0A", "owners.json"):
         assert client.get(f"/api/reports/{WEEK}/{bad}", headers=police).status_code == 404
     assert client.get("/api/reports/2026-W45x/district.pdf", headers=police).status_code == 404
     assert client.post("/api/reports/weekly", json={"week": "2026-45"}, headers=police).status_code == 422

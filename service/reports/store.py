@@ -49,13 +49,13 @@ class StoredReport:
 def _checked(week: str, name: str | None = None) -> str:
     """``<week>`` or ``<week>/<name>`` when the week is ``YYYY-Www`` and the name a report's or ``owners.json``;
     else ``ValueError`` (nothing else is ever looked up)."""
-    if not WEEK_NAME.match(week) or (name is not None and name != OWNERS and not REPORT_NAME.match(name)):
+    if not WEEK_NAME.fullmatch(week) or (name is not None and name != OWNERS and not REPORT_NAME.fullmatch(name)):
         raise ValueError(f"not a weekly report: {week}/{name or ''}")
     return week if name is None else f"{week}/{name}"
 
 
 def _is_report(week: str, name: str) -> bool:
-    return bool(WEEK_NAME.match(week) and REPORT_NAME.match(name))
+    return bool(WEEK_NAME.fullmatch(week) and REPORT_NAME.fullmatch(name))
 
 
 def _owners(data: bytes) -> dict[str, int | None]:
@@ -109,7 +109,7 @@ class LocalReportStore:
     def weeks(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted((p.name for p in self.root.iterdir() if WEEK_NAME.match(p.name) and self._folder(p.name)),
+        return sorted((p.name for p in self.root.iterdir() if WEEK_NAME.fullmatch(p.name) and self._folder(p.name)),
                       reverse=True)
 
     def reports(self, week: str) -> list[StoredReport]:
@@ -118,7 +118,7 @@ class LocalReportStore:
             return []
         found = []
         for path in sorted(folder.iterdir()):
-            if REPORT_NAME.match(path.name) and not path.is_symlink() and path.is_file():
+            if REPORT_NAME.fullmatch(path.name) and not path.is_symlink() and path.is_file():
                 stat = path.stat()
                 found.append(StoredReport(week, path.name, stat.st_size,
                                           datetime.fromtimestamp(stat.st_mtime, timezone.utc)))
@@ -162,14 +162,14 @@ class S3ReportStore:
         self.url = store.url
 
     def weeks(self) -> list[str]:
-        return sorted((w for w in self.store.folders() if WEEK_NAME.match(w)), reverse=True)
+        return sorted((w for w in self.store.folders() if WEEK_NAME.fullmatch(w)), reverse=True)
 
     def reports(self, week: str) -> list[StoredReport]:
         folder = _checked(week)
         found = []
         for stored in self.store.objects(folder):
             name = stored.key[len(folder) + 1:]
-            if REPORT_NAME.match(name):  # a name with a "/" (a deeper key) never matches
+            if REPORT_NAME.fullmatch(name):  # a name with a "/" (a deeper key) never matches
                 found.append(StoredReport(week, name, stored.size, stored.modified_at.astimezone(timezone.utc)))
         return found
 

@@ -397,7 +397,7 @@ def _report_files(store: ReportStore, week: str, user: User) -> list[ReportFileO
     readable = _readable(store, week, user)
     out = []
     for stored in store.reports(week):
-        match = REPORT_NAME.match(stored.name)
+        match = REPORT_NAME.fullmatch(stored.name)
         if not match or not readable(stored.name):
             continue
         out.append(ReportFileOut(
@@ -449,9 +449,9 @@ def get_report(week: str, name: str, settings: SettingsDep, user: CurrentUser) -
     """From the installation's reports, whichever process wrote them; the same 404 for a name that is not a
     report's, a report that is not there (or is a link) and another site's report."""
     store = report_store(settings)
-    match = REPORT_NAME.match(name)
+    match = REPORT_NAME.fullmatch(name)
     missing = NotFoundError(f"no report {week}/{name}")
-    if not match or not WEEK_NAME.match(week) or not _readable(store, week, user)(name):
+    if not match or not WEEK_NAME.fullmatch(week) or not _readable(store, week, user)(name):
         raise missing
     try:
         content = store.file(week, name)
