@@ -310,7 +310,7 @@ def test_reports_while_object_storage_is_down_are_refused_for_now(tmp_path):
         response = client.get(path)
         assert response.status_code == 503 and response.headers["retry-after"] == "5", path
         assert response.json() == {"detail": "object storage unavailable; try again shortly",
-                                   "detail_zh": "对象存储暂时不可用，请稍后再试"}
+                                   "detail_zh": ["对象存储暂时不可用，请稍后再试"]}
     assert not (tmp_path / "reports").exists()
 
 
