@@ -220,7 +220,7 @@ def test_reports_the_leader_writes_are_listed_and_served_by_any_api_process(clus
     assert verify_store(evidence_store(api_settings), ManifestSigner.load_or_create(
         api_settings.signing_key_path).public_key).problems == [], "_reports/ is never taken for a camera's evidence"
 
-    operator = api_client(api_settings)
+    operator = api_client(api_settings, "operator", STAFF_PASSWORD)
     listed = operator.get("/api/reports").json()
     assert [w["week"] for w in listed] == [WEEK, "2026-W44"]
     assert sorted(f["name"] for f in listed[0]["files"]) == sorted(names)
