@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -141,6 +142,13 @@ class LocalEvidenceStore:
 
 
 @dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    modified_at: datetime
+
+
+@dataclass(frozen=True)
 class S3Location:
     bucket: str
     prefix: str  # "" or "a/b" (no slashes at either end)
@@ -214,11 +222,22 @@ class S3EvidenceStore:
             kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
     def keys(self, prefix: str) -> list[str]:
+        return [stored.key for stored in self.objects(prefix)]
+
+    def objects(self, prefix: str) -> list[StoredObject]:
+        """Every object under ``prefix`` + "/" (all depths) with its size and time, sorted by key: one listing
+        tells what a page of files shows, without asking for each object."""
         strip = len(self.location_.prefix) + 1 if self.location_.prefix else 0
         found = []
         for _, page in self._pages(prefix, None):
-            found += [item["Key"][strip:] for item in page.get("Contents", [])]
-        return sorted(found)
+            found += [StoredObject(item["Key"][strip:], int(item["Size"]), item["LastModified"])
+                      for item in page.get("Contents", [])]
+        return sorted(found, key=lambda stored: stored.key)
+
+    def under(self, folder: str) -> S3EvidenceStore:
+        """The store of the keys under ``folder`` (same bucket, client and credentials)."""
+        prefix = f"{self.location_.prefix}/{check_key(folder)}" if self.location_.prefix else check_key(folder)
+        return S3EvidenceStore(S3Location(self.location_.bucket, prefix), self.client)
 
     def folders(self, prefix: str = "") -> list[str]:
         names = []

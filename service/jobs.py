@@ -55,13 +55,15 @@ def scheduled_weeks(run_at: datetime, tz: ZoneInfo) -> list[Week]:
 
 
 def write_scheduled_reports(settings: Settings, sessions: sessionmaker[Session], run_at: datetime) -> list[Week]:
+    from service.reports.store import report_store
     from service.reports.weekly import generate_weekly
 
     weeks = scheduled_weeks(run_at, ZoneInfo(settings.report_timezone))
+    store = report_store(settings)
     with sessions() as session:
         for week in weeks:
-            generate_weekly(session, settings, week, settings.reports_dir, now=run_at)
-    log.info("weekly reports written to %s: %s", settings.reports_dir, ", ".join(map(str, weeks)))
+            generate_weekly(session, settings, week, store, now=run_at)
+    log.info("weekly reports written to %s: %s", store.url, ", ".join(map(str, weeks)))
     return weeks
 
 

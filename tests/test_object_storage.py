@@ -1,9 +1,11 @@
 """Evidence in object storage: a camera process writes a violation's evidence to a real S3-compatible server
 (SeaweedFS), an API process that runs no camera and has no evidence on disk serves and exports it with matching
-hashes, and tampering an object or a writer that dies before its manifest is named by verify and the review badge."""
+hashes, and tampering an object or a writer that dies before its manifest is named by verify and the review badge.
+The weekly reports the leader writes go there too (``_reports/``), and any API process lists and serves them."""
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import io
 import json
@@ -14,6 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from closed_loop_world import NOW, WEEK, escalate_and_decide, seed
+from closed_loop_world import PASSWORD as STAFF_PASSWORD
+from service import jobs
 from service.api.app import create_app
 from service.camera.pipeline import CameraPipeline
 from service.camera.spool import Spool
@@ -24,9 +29,10 @@ from service.db.session import make_engine, session_factory, upgrade
 from service.evidence import MANIFEST, SIGNATURE
 from service.evidence import EvidenceSet
 from service.evidence_store import LocalEvidenceStore, evidence_store
+from service.reports.cli import add_report_command
 from service.settings import Settings, get_settings
 from service.signing import ManifestSigner
-from service.verify import verify_path
+from service.verify import verify_path, verify_store
 from test_camera_state import CAMERA, ScriptedDetector, frames
 
 pytest_plugins = ["s3kit"]
@@ -97,9 +103,9 @@ def run_camera(settings: Settings, engine, start_s: float, store=None) -> Camera
     return pipeline
 
 
-def api_client(settings: Settings) -> TestClient:
+def api_client(settings: Settings, username: str = "admin", password: str = PASSWORD) -> TestClient:
     client = TestClient(create_app(settings))  # no background: this process runs no camera
-    token = client.post("/api/auth/token", data={"username": "admin", "password": PASSWORD}).json()["access_token"]
+    token = client.post("/api/auth/token", data={"username": username, "password": password}).json()["access_token"]
     client.headers["Authorization"] = f"Bearer {token}"
     return client
 
@@ -204,6 +210,88 @@ def test_a_camera_on_another_machine_continues_the_chain_and_a_crash_mid_upload_
     assert detail["integrity"] == [], "the violations before it are untouched"
 
 
+def test_reports_the_leader_writes_are_listed_and_served_by_any_api_process(cluster, s3_server, tmp_path, capsys):
+    """The leader's weekly job runs on one machine; an API process on another, with no reports on its disk, lists and
+    serves them byte for byte, property staff only their own site's (told by the owners recorded in the bucket)."""
+    leader_settings, api_settings, engine, bucket = cluster
+    sessions = session_factory(engine)
+    world = seed(sessions, tmp_path / "seeded-evidence")  # sites garden-a and tower-b beside the fixture's garden
+    escalate_and_decide(sessions, world, NOW)
+    assert [str(w) for w in jobs.write_scheduled_reports(leader_settings, sessions, NOW)] == ["2026-W44", WEEK]
+
+    s3 = s3_server.client()
+    prefix = f"evidence/_reports/{WEEK}/"
+    names = [f"{stem}.{fmt}" for stem in ("district", "site-garden", "site-garden-a", "site-tower-b")
+             for fmt in ("html", "pdf")]
+    stored = {o["Key"][len(prefix):] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]}
+    assert stored == {*names, "owners.json"}
+    owners = json.loads(s3.get_object(Bucket=bucket, Key=prefix + "owners.json")["Body"].read())
+    assert owners["district.pdf"] is None and owners["site-garden-a.pdf"] == world.site_a
+    assert owners["site-tower-b.html"] == world.site_b
+    assert not leader_settings.reports_dir.exists() and not api_settings.reports_dir.exists()
+    assert verify_store(evidence_store(api_settings), ManifestSigner.load_or_create(
+        api_settings.signing_key_path).public_key).problems == [], "_reports/ is never taken for a camera's evidence"
+
+    operator = api_client(api_settings, "operator", STAFF_PASSWORD)
+    listed = operator.get("/api/reports").json()
+    assert [w["week"] for w in listed] == [WEEK, "2026-W44"]
+    assert sorted(f["name"] for f in listed[0]["files"]) == sorted(names)
+    for item in listed[0]["files"]:
+        response = operator.get(item["url"])
+        assert response.status_code == 200, item["name"]
+        expected = s3.get_object(Bucket=bucket, Key=prefix + item["name"])["Body"].read()
+        assert response.content == expected and item["bytes"] == len(expected), item["name"]
+        assert response.headers["x-content-type-options"] == "nosniff" and response.headers["cache-control"] == \
+            "no-cache" and "default-src 'none'" in response.headers["content-security-policy"]
+        assert response.headers["content-disposition"] == f'inline; filename="{item["name"]}"'
+        if item["format"] == "pdf":
+            assert response.headers["content-type"] == "application/pdf" and expected.startswith(b"%PDF-")
+        else:
+            assert response.headers["content-type"] == "text/html; charset=utf-8" and "消防车通道占用周报" in response.text
+    assert not api_settings.reports_dir.exists(), "served from object storage, not copied to disk"
+
+    tower = api_client(api_settings, "prop-b", STAFF_PASSWORD)
+    assert [(w["week"], [f["name"] for f in w["files"]]) for w in tower.get("/api/reports").json()] == [
+        (WEEK, ["site-tower-b.html", "site-tower-b.pdf"]), ("2026-W44", ["site-tower-b.html", "site-tower-b.pdf"])]
+    for name in ("district.pdf", "site-garden-a.pdf", "site-garden-a.html", "site-garden.pdf"):
+        assert tower.get(f"/api/reports/{WEEK}/{name}").status_code == 404, name
+    assert tower.get(f"/api/reports/{WEEK}/site-tower-b.pdf").status_code == 200
+
+    # garden-a's staff write their own again from this API process: the owners the leader recorded stay
+    garden = api_client(api_settings, "prop-a", STAFF_PASSWORD)
+    mine = garden.post("/api/reports/weekly", json={"week": WEEK})
+    assert mine.status_code == 201, mine.text
+    assert [f["name"] for f in mine.json()["files"]] == ["site-garden-a.html", "site-garden-a.pdf"]
+    assert garden.get(f"/api/reports/{WEEK}/site-garden-a.pdf").content == s3.get_object(
+        Bucket=bucket, Key=prefix + "site-garden-a.pdf")["Body"].read()
+    assert tower.get(f"/api/reports/{WEEK}/site-tower-b.pdf").status_code == 200
+    assert len(operator.get("/api/reports").json()[0]["files"]) == len(names)
+
+    # only <week>/<report name> is ever listed or served: not a deeper key, another file or the owners
+    for key in (f"{prefix}notes.txt", f"{prefix}nested/district.pdf", "evidence/_reports/2026-W4x/district.pdf"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"not a report")
+    assert sorted(f["name"] for f in operator.get("/api/reports").json()[0]["files"]) == sorted(names)
+    assert [w["week"] for w in operator.get("/api/reports").json()] == [WEEK, "2026-W44"]
+    for path in (f"{WEEK}/notes.txt", f"{WEEK}/owners.json", f"{WEEK}/nested%2Fdistrict.pdf", "2026-W4x/district.pdf",
+                 f"{WEEK}/..%2F..%2Fevidence%2Fdistrict.pdf"):
+        assert operator.get(f"/api/reports/{path}").status_code == 404, path
+
+    # firelane report: to the object store by default, to a local folder with --out
+    parser = argparse.ArgumentParser(prog="firelane")
+    add_report_command(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["report", "--week", "2026-W46", "--site", "garden", "--out", str(tmp_path / "mine")])
+    assert args.handler(args, leader_settings) == 0
+    assert sorted(p.name for p in (tmp_path / "mine" / "2026-W46").iterdir()) == [
+        "owners.json", "site-garden.html", "site-garden.pdf"]
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="evidence/_reports/2026-W46/")
+    args = parser.parse_args(["report", "--week", "2026-W46", "--site", "garden"])
+    assert args.handler(args, leader_settings) == 0
+    assert f"in s3://{bucket}/evidence/_reports/2026-W46" in capsys.readouterr().out
+    assert [(w["week"], [f["name"] for f in w["files"]]) for w in operator.get("/api/reports").json()][0] == (
+        "2026-W46", ["site-garden.html", "site-garden.pdf"])
+    assert not leader_settings.reports_dir.exists()
+
+
 def test_object_storage_that_is_down_marks_the_evidence_incomplete_and_keeps_the_violation(tmp_path):
     settings = Settings(out_dir=tmp_path, evidence_url="s3://firelane-down/evidence",
                         s3_endpoint_url="http://127.0.0.1:9", s3_region="us-east-1", s3_access_key_id="k",
@@ -220,6 +308,22 @@ def test_object_storage_that_is_down_marks_the_evidence_incomplete_and_keeps_the
         [row] = session.scalars(select(Violation)).all()
     assert row.id == record.id and row.evidence_complete is False and "s3://firelane-down" in row.evidence_problem
     database.close()
+
+
+def test_reports_while_object_storage_is_down_are_refused_for_now(tmp_path):
+    """An API process whose object store does not answer says so (503, try again), neither an empty list nor a 500."""
+    settings = Settings(out_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'firelane.db'}",
+                        evidence_url="s3://firelane-down/evidence", s3_endpoint_url="http://127.0.0.1:9",
+                        s3_region="us-east-1", s3_access_key_id="k", s3_secret_access_key="s",
+                        signing_key_file=tmp_path / "key.pem", admin_password=PASSWORD,
+                        secret_key="object-storage-test-secret-" + "s" * 32)
+    client = api_client(settings)
+    for path in ("/api/reports", f"/api/reports/{WEEK}/district.pdf"):
+        response = client.get(path)
+        assert response.status_code == 503 and response.headers["retry-after"] == "5", path
+        assert response.json() == {"detail": "object storage unavailable; try again shortly",
+                                   "detail_zh": ["对象存储暂时不可用，请稍后再试"]}
+    assert not (tmp_path / "reports").exists()
 
 
 def test_a_still_replaced_while_the_writer_dies_reads_as_incomplete_not_altered(tmp_path):

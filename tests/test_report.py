@@ -25,6 +25,7 @@ from service import jobs
 from service.api.routes import closed_loop as closed_loop_routes
 from service.db.models import AuditEntry
 from service.reports.cli import add_report_command
+from service.reports.store import LocalReportStore
 from service.reports.week import Week, next_report_run
 from service.reports.weekly import generate_weekly
 from service.settings import Settings
@@ -71,11 +72,12 @@ def pdf_text(path: Path) -> str | None:
 def test_weekly_report_numbers_pdf_and_html(world: Seeded, app: FastAPI, settings: Settings, tmp_path: Path,
                                             db_url: str) -> None:
     with app.state.sessions() as session:
-        written = generate_weekly(session, settings, Week.parse(WEEK), tmp_path / "reports", now=NOW)
+        written = generate_weekly(session, settings, Week.parse(WEEK), LocalReportStore(tmp_path / "reports"),
+                                  now=NOW)
     folder = tmp_path / "reports" / WEEK
     assert sorted(f.name for f in written) == ["district.html", "district.pdf", "site-garden-a.html",
                                                "site-garden-a.pdf", "site-tower-b.html", "site-tower-b.pdf"]
-    assert all(f.path.parent == folder and f.path.is_file() for f in written)
+    assert all(Path(f.location) == folder / f.name and (folder / f.name).is_file() for f in written)
     for item in written:
         numbers = {k: v for k, v in item.numbers.items() if k not in ("site", "week")}
         assert numbers == EXPECTED[item.site_code], item.name
@@ -125,8 +127,8 @@ def test_report_counts_a_partial_week_as_of_now(world: Seeded, app: FastAPI, set
     """Generated on Tuesday 12:00 the same week: only what had started, blocked time counted to that moment."""
     tuesday = datetime(2026, 11, 3, 12, 0, tzinfo=CST)
     with app.state.sessions() as session:
-        [html, pdf] = generate_weekly(session, settings, Week.parse(WEEK), tmp_path, site_codes=["tower-b"],
-                                      district=False, now=tuesday)
+        [html, pdf] = generate_weekly(session, settings, Week.parse(WEEK), LocalReportStore(tmp_path),
+                                      site_codes=["tower-b"], district=False, now=tuesday)
     assert (html.name, pdf.name) == ("site-tower-b.html", "site-tower-b.pdf")
     # b1 from Monday 13:00 to Tuesday 12:00 (23 h) and b2 (11 min, Tuesday 11:00)
     assert pdf.numbers["violations"] == 2 and pdf.numbers["blocked_minutes"] == 23 * 60 + 11
@@ -191,7 +193,7 @@ def test_generate_from_the_api(world: Seeded, app: FastAPI, client: TestClient, 
     assert client.post("/api/reports/weekly", json={"week": WEEK, "site_id": world.site_b},
                        headers=prop).status_code == 404
     assert len(client.get("/api/reports", headers=police).json()[0]["files"]) == 6
-    for bad in ("../../secret_key", "district.txt", "site-..%2f.pdf"):
+    for bad in ("../../secret_key", "district.txt", "site-..%2f.pdf", "district.pdf%0A", "owners.json"):
         assert client.get(f"/api/reports/{WEEK}/{bad}", headers=police).status_code == 404
     assert client.get("/api/reports/2026-W45x/district.pdf", headers=police).status_code == 404
     assert client.post("/api/reports/weekly", json={"week": "2026-45"}, headers=police).status_code == 422
@@ -222,6 +224,9 @@ def test_reports_follow_the_site_not_its_code_and_never_a_link(world: Seeded, ap
     assert client.get(f"/api/reports/{WEEK}/site-garden-a.html", headers=police).status_code == 404
     assert "site-garden-a.html" not in [f["name"] for w in client.get("/api/reports", headers=police).json()
                                         for f in w["files"]]
+    (settings.reports_dir / "2026-W44").symlink_to(folder)  # a week folder that is a link to another week's
+    assert client.get("/api/reports/2026-W44/district.pdf", headers=police).status_code == 404
+    assert [w["week"] for w in client.get("/api/reports", headers=police).json()] == [WEEK]
 
 
 # --- the schedule ---

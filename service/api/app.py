@@ -24,7 +24,7 @@ from service.api.routes import alerts, auth, cameras, live, meta, overview, site
 from service.api.routes import closed_loop, closed_loop_ui  # ledger, hotspots, offenders, weekly reports
 from service.db.errors import ConflictError, InvalidError, NotFoundError
 from service.db.session import make_engine, session_factory, upgrade
-from service.evidence_store import evidence_store
+from service.evidence_store import EvidenceStoreError, evidence_store
 from service.settings import Settings, get_settings
 from service.signing import ManifestSigner
 from zones.config import ZoneFileError
@@ -82,6 +82,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         # The database is unreachable for now (cameras keep their violations in the spool meanwhile).
         log.warning("database unavailable: %s", str(error).splitlines()[0][:200])
         return refuse("database unavailable; try again shortly", status.HTTP_503_SERVICE_UNAVAILABLE,
+                      {"Retry-After": "5"})
+
+    @app.exception_handler(EvidenceStoreError)
+    async def object_storage_unavailable(_: Request, error: EvidenceStoreError) -> JSONResponse:
+        # The shared object store refused or did not answer (what every API process reads reports and evidence from).
+        log.warning("object storage unavailable: %s", str(error)[:200])
+        return refuse("object storage unavailable; try again shortly", status.HTTP_503_SERVICE_UNAVAILABLE,
                       {"Retry-After": "5"})
 
     @app.exception_handler(InvalidError)

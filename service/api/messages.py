@@ -102,6 +102,7 @@ OWN: list[tuple[str, str]] = [
     (r"(?P<role>\w+) users may not do this", "{role}无权进行此操作"),
     (r"conflicts with stored data \(changed concurrently\?\); nothing saved", "与已保存的数据冲突（可能有人同时修改），未保存"),
     (r"database unavailable; try again shortly", "数据库暂时不可用，请稍后再试"),
+    (r"object storage unavailable; try again shortly", "对象存储暂时不可用，请稍后再试"),
     (r"must be one of (?P<values>.+)", "只能是 {values}"),
     # sites, cameras, users, reviews (service.db)
     (r"no site (?P<id>.+)", "没有编号为 {id} 的小区"),

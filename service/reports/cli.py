@@ -14,6 +14,7 @@ from service.settings import Settings
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from service.db.session import make_engine, session_factory, upgrade
+    from service.reports.store import LocalReportStore, report_store
     from service.reports.week import Week
     from service.reports.weekly import generate_weekly
 
@@ -29,20 +30,20 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as error:
         print(f"firelane: --week: {error}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else settings.reports_dir
+    store = LocalReportStore(Path(args.out)) if args.out else report_store(settings)
     engine = make_engine(settings.database_url_for(settings.out_dir))
     try:
         upgrade(engine)
         with session_factory(engine)() as session:
             try:
-                written = generate_weekly(session, settings, week, out, site_codes=[args.site] if args.site else None,
-                                          district=not args.site, now=now)
+                written = generate_weekly(session, settings, week, store, district=not args.site, now=now,
+                                          site_codes=[args.site] if args.site else None)
             except LookupError as error:
                 print(f"firelane: --site: {error}", file=sys.stderr)
                 return 2
     finally:
         engine.dispose()
-    print(f"weekly report {week} ({week.label()}) in {out / str(week)}")
+    print(f"weekly report {week} ({week.label()}) in {store.location(str(week))}")
     for item in written:
         if item.format == "pdf":
             n = item.numbers
@@ -50,7 +51,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {item.site_code or 'district'}: {n['violations']} violations, {n['blocked_minutes']:.0f} blocked "
                   f"minutes, median time to clear {median}, {n['escalations']} escalated, "
                   f"{n['confirmations']} confirmed, repeat offenders: {', '.join(n['repeat_offenders']) or '-'}")
-        print(f"    {item.path}")
+        print(f"    {item.location}")
     return 0
 
 
@@ -59,7 +60,8 @@ def add_report_command(subparsers: Any) -> None:
     report = subparsers.add_parser("report", help="write the weekly report (HTML and PDF, per site and district)")
     report.add_argument("--week", help="ISO week YYYY-Www, e.g. 2026-W45 (default: last week)")
     report.add_argument("--site", metavar="CODE", help="only this site (default: every site and the district)")
-    report.add_argument("--out", help="folder; the report goes to OUT/<week>/ (default <out_dir>/reports)")
+    report.add_argument("--out", help="folder; the report goes to OUT/<week>/ (default <out_dir>/reports, or "
+                                      "_reports/ beside the evidence in object storage)")
     report.add_argument("--as-of", metavar="ISO", help="count occupations still going on until this time "
                                                       "(default now; a time without offset is in report_timezone)")
     report.set_defaults(handler=cmd_report)

@@ -9,12 +9,9 @@ in the ``repeat_offender_window_days`` before the week's end) and hotspots.
 
 from __future__ import annotations
 
-import json
-
 import base64
+import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -33,6 +30,7 @@ from service.db.models import Site
 from service.humanize import duration_zh, minutes_zh
 from service.reports.ledger import local_short
 from service.reports.pdf import ReportPDF
+from service.reports.store import OWNERS, ReportStore
 from service.reports.week import Week
 from service.settings import Settings
 
@@ -42,8 +40,6 @@ REPORT_TITLE = "消防车通道占用周报"
 DISTRICT_NAME = "全辖区"
 FORMATS = ("html", "pdf")
 SEVERITY_LABELS = {"blocked": "堵塞", "narrowed": "变窄"}
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 @dataclass
@@ -311,37 +307,24 @@ def render_pdf(section: Section, font_path: str | Path | None = None) -> bytes:
 class ReportFile:
     week: str
     name: str  # file name inside <reports>/<week>/
-    path: Path
+    location: str  # where a person finds it: a path, or an s3:// URL
     site_code: str | None  # None: the district report
     format: str
     numbers: dict[str, object]
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # as an ordinary file would be, not mkstemp's 0600
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def generate_weekly(
     session: Session,
     settings: Settings,
     week: Week,
-    out_dir: Path,
+    store: ReportStore,
     *,
     site_codes: list[str] | None = None,
     district: bool = True,
     now: datetime | None = None,
 ) -> list[ReportFile]:
-    """Write ``<out_dir>/<week>/district.{html,pdf}`` and ``site-<code>.{html,pdf}`` for every site (or only
-    ``site_codes``); returns what was written. Files are replaced atomically (readers never see half a file)."""
+    """Write ``<week>/district.{html,pdf}`` and ``site-<code>.{html,pdf}`` for every site (or only ``site_codes``)
+    to ``store``; returns what was written. Files are replaced whole (readers never see half a file)."""
     now = now or datetime.now(timezone.utc)
     query = select(Site).order_by(Site.code)
     if site_codes is not None:
@@ -352,29 +335,19 @@ def generate_weekly(
         raise LookupError(f"no site {', '.join(missing)}")
     if district:
         sites.insert(0, None)
-    folder = out_dir / str(week)
-    owners = report_owners(folder)
     written = []
+    owners: dict[str, int | None] = {}
     for site in sites:
         section = build_section(session, settings, week, now=now, site=site)
         numbers = section.numbers()
         for fmt, data in (("html", render_html(section).encode("utf-8")), ("pdf", render_pdf(section, settings.font))):
-            path = folder / f"{section.stem}.{fmt}"
-            _write_atomic(path, data)
+            name = f"{section.stem}.{fmt}"
+            store.put(str(week), name, data)
             code = section.site.code if section.site is not None else None
-            written.append(ReportFile(str(week), path.name, path, code, fmt, numbers))
-            owners[path.name] = section.site.id if section.site is not None else None
+            written.append(ReportFile(str(week), name, store.location(str(week), name), code, fmt, numbers))
+            owners[name] = section.site.id if section.site is not None else None
         log.debug("weekly report %s %s: %s", week, section.stem, numbers)
-    _write_atomic(folder / OWNERS, json.dumps(owners, indent=1).encode("utf-8"))
+    # read just before writing: another process (the leader's job, another API) may have added its own meanwhile
+    merged = {**store.owners(str(week)), **owners}
+    store.put(str(week), OWNERS, json.dumps(merged, indent=1).encode("utf-8"))
     return written
-
-
-OWNERS = "owners.json"  # file name → id of the site it is about (None: the district), as of when it was written
-
-
-def report_owners(folder: Path) -> dict[str, int | None]:
-    """Which site each report of a week folder is about: by site id, which a renamed or reused site code is not."""
-    try:
-        return {str(k): v for k, v in json.loads((folder / OWNERS).read_text(encoding="utf-8")).items()}
-    except (OSError, ValueError, AttributeError):
-        return {}

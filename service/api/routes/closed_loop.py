@@ -7,7 +7,7 @@ datetimes; without them a period is the ``days`` before now. A violation belongs
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Literal
@@ -58,14 +58,14 @@ from service.heatmap import heatmap_png
 from service.reports.ledger import ledger_csv, ledger_pdf
 from service.reports.offenders import offenders_csv, offenders_pdf
 from service.reports.week import Week
-from service.reports.weekly import generate_weekly, report_owners
+from service.reports.store import REPORT_NAME, WEEK_NAME, ReportMissing, ReportStore, report_store
+from service.reports.weekly import generate_weekly
 from service.settings import Settings
 
 router = APIRouter(tags=["closed loop"], route_class=StrictJSONRoute)
 MAX_DAYS = 400
 # Dates outside these years are typos; inside them no period or week arithmetic can leave datetime's range.
 FIRST_YEAR, LAST_YEAR = 1970, 2999
-REPORT_NAME = re.compile(r"^(district|site-[A-Za-z0-9][A-Za-z0-9_.-]{0,63})\.(html|pdf)$")
 REPORT_HEADERS = {  # a report is a static document: no scripts, images inline only
     "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'",
     "X-Content-Type-Options": "nosniff",
@@ -383,34 +383,27 @@ def _size(value: object) -> tuple[int, int] | None:
 # --- weekly reports ---
 
 
-def _week_folder(settings: Settings, week: str) -> Path | None:
-    """The week's folder, itself and the reports folder never reached through a link."""
-    folder = settings.reports_dir / week
-    if not folder.is_dir() or folder.is_symlink() or folder.resolve().parent != settings.reports_dir.resolve():
-        return None
-    return folder
-
-
-def _may_read(folder: Path, name: str, user: User) -> bool:
-    """Property staff read the reports about their own site, told by the site id recorded when it was written."""
+def _readable(store: ReportStore, week: str, user: User) -> Callable[[str], bool]:
+    """Which of the week's reports ``user`` may read: property staff those about their own site, told by the site id
+    recorded when it was written (one look at the owners for a whole listing)."""
     scope = site_scope(user)
-    return scope is None or report_owners(folder).get(name, -1) == scope
+    if scope is None:
+        return lambda name: True
+    owners = store.owners(week)
+    return lambda name: owners.get(name, -1) == scope
 
 
-def _report_files(settings: Settings, week: str, user: User, session: SessionDep) -> list[ReportFileOut]:
-    folder = _week_folder(settings, week)
-    if folder is None:
-        return []
+def _report_files(store: ReportStore, week: str, user: User) -> list[ReportFileOut]:
+    readable = _readable(store, week, user)
     out = []
-    for path in sorted(folder.iterdir()):
-        match = REPORT_NAME.match(path.name)
-        if not match or path.is_symlink() or not path.is_file() or not _may_read(folder, path.name, user):
+    for stored in store.reports(week):
+        match = REPORT_NAME.fullmatch(stored.name)
+        if not match or not readable(stored.name):
             continue
-        stat = path.stat()
         out.append(ReportFileOut(
-            week=week, name=path.name, site_code=match[1][5:] if match[1] != "district" else None,
-            format=match[2], bytes=stat.st_size, modified_at=datetime.fromtimestamp(stat.st_mtime, timezone.utc),
-            url=f"/api/reports/{week}/{quote(path.name)}",
+            week=week, name=stored.name, site_code=match[1][5:] if match[1] != "district" else None,
+            format=match[2], bytes=stored.size, modified_at=stored.modified_at,
+            url=f"/api/reports/{week}/{quote(stored.name)}",
         ))
     return sorted(out, key=lambda f: (f.site_code is not None, f.site_code or "", f.format))
 
@@ -419,8 +412,9 @@ def _report_files(settings: Settings, week: str, user: User, session: SessionDep
              tags=["reports"], summary="Generate the weekly report (HTML and PDF) now")
 def generate_report(body: WeeklyReportIn, session: SessionDep, settings: SettingsDep, user: CurrentUser
                     ) -> WeeklyReportOut:
-    """Writes ``<out_dir>/reports/<week>/``: for one site (property staff: always theirs), or for the district
-    and every site. Returns the files with their URLs and the headline numbers."""
+    """Writes ``<week>/`` of the installation's reports (``<out_dir>/reports``, or ``_reports/`` beside the
+    evidence in object storage): for one site (property staff: always theirs), or for the district and every site.
+    Returns the files with their URLs and the headline numbers."""
     tz = report_tz(settings)
     try:
         week = Week.parse(body.week) if body.week else Week.of(_utcnow(), tz)
@@ -430,36 +424,42 @@ def generate_report(body: WeeklyReportIn, session: SessionDep, settings: Setting
         raise InvalidError(f"week: {week} is not between {FIRST_YEAR} and {LAST_YEAR}")
     site_id = _visible_site(session, user, body.site_id)
     codes = [sites.get_site(session, site_id).code] if site_id is not None else None
-    written = generate_weekly(session, settings, week, settings.reports_dir, site_codes=codes,
-                              district=site_id is None, now=_utcnow())
+    store = report_store(settings)
+    written = generate_weekly(session, settings, week, store, site_codes=codes, district=site_id is None,
+                              now=_utcnow())
     audit.record(session, user.id, "report.generate", f"report:{week}", {"sites": codes or "all"})
     session.commit()
     names = {f.name for f in written}
-    files = [f for f in _report_files(settings, str(week), user, session) if f.name in names]
+    files = [f for f in _report_files(store, str(week), user) if f.name in names]
     numbers = [f.numbers for f in written if f.format == "pdf"]
     return WeeklyReportOut(week=str(week), files=files, numbers=numbers)
 
 
 @router.get("/api/reports", response_model=list[ReportWeekOut], tags=["reports"],
             summary="Weekly reports written so far, newest week first")
-def list_reports(session: SessionDep, settings: SettingsDep, user: CurrentUser) -> list[ReportWeekOut]:
-    root = settings.reports_dir
-    weeks = sorted((p.name for p in root.iterdir() if p.is_dir() and re.match(r"^\d{4}-W\d{2}$", p.name)),
-                   reverse=True) if root.is_dir() else []
-    out = [ReportWeekOut(week=w, files=_report_files(settings, w, user, session)) for w in weeks]
+def list_reports(settings: SettingsDep, user: CurrentUser) -> list[ReportWeekOut]:
+    store = report_store(settings)
+    out = [ReportWeekOut(week=w, files=_report_files(store, w, user)) for w in store.weeks()]
     return [w for w in out if w.files]
 
 
 @router.get("/api/reports/{week}/{name}", response_class=FileResponse, tags=["reports"],
             responses={200: {"content": {"text/html": {}, "application/pdf": {}}}})
-def get_report(week: str, name: str, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> FileResponse:
-    match = REPORT_NAME.match(name)
-    folder = _week_folder(settings, week) if re.match(r"^\d{4}-W\d{2}$", week) else None
-    if folder is None or not match or not _may_read(folder, name, user):
-        raise NotFoundError(f"no report {week}/{name}")
-    path: Path = folder / name
-    if path.is_symlink() or not path.is_file():
-        raise NotFoundError(f"no report {week}/{name}")
+def get_report(week: str, name: str, settings: SettingsDep, user: CurrentUser) -> Response:
+    """From the installation's reports, whichever process wrote them; the same 404 for a name that is not a
+    report's, a report that is not there (or is a link) and another site's report."""
+    store = report_store(settings)
+    match = REPORT_NAME.fullmatch(name)
+    missing = NotFoundError(f"no report {week}/{name}")
+    if not match or not WEEK_NAME.fullmatch(week) or not _readable(store, week, user)(name):
+        raise missing
+    try:
+        content = store.file(week, name)
+    except ReportMissing:
+        raise missing from None
     media = "text/html; charset=utf-8" if match[2] == "html" else "application/pdf"
-    return FileResponse(path, media_type=media, headers=REPORT_HEADERS, filename=name,
-                        content_disposition_type="inline")
+    if isinstance(content, Path):
+        return FileResponse(content, media_type=media, headers=REPORT_HEADERS, filename=name,
+                            content_disposition_type="inline")
+    return Response(content, media_type=media,
+                    headers={**REPORT_HEADERS, "Content-Disposition": f'inline; filename="{name}"'})
