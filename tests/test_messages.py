@@ -260,30 +260,30 @@ def test_every_fault_of_the_evidence_check_has_chinese(tmp_path: Path) -> None:
     (altered / "crop.jpg").unlink()
     (altered / "crop.jpg").symlink_to(tmp_path / "elsewhere.jpg")
     (tmp_path / "elsewhere.jpg").write_bytes(b"x")
-    faults += check_evidence(store, "altered", public_key)
+    faults += check_evidence(store, "altered", public_key).problems
     unsigned = folder("unsigned")
     (unsigned / SIGNATURE).unlink()
-    faults += check_evidence(store, "unsigned", public_key)
+    faults += check_evidence(store, "unsigned", public_key).problems
     other_key = folder("other-key")
     (other_key / SIGNATURE).write_bytes(ManifestSigner.load_or_create(tmp_path / "other.pem").signature(
         (other_key / MANIFEST).read_bytes()))
-    faults += check_evidence(store, "other-key", public_key)
+    faults += check_evidence(store, "other-key", public_key).problems
     forged = folder("forged")
     (forged / MANIFEST).write_bytes((forged / MANIFEST).read_bytes().replace(b'"forged"', b'"forgery"'))
-    faults += check_evidence(store, "forged", public_key)
+    faults += check_evidence(store, "forged", public_key).problems
     for name, signature in (("unreadable", b"not json"), ("algorithm", None)):
         path = folder(name)
         document = json.loads((path / SIGNATURE).read_bytes())
         (path / SIGNATURE).write_bytes(signature or json.dumps({**document, "algorithm": "RSA"}).encode())
-        faults += check_evidence(store, name, public_key)
+        faults += check_evidence(store, name, public_key).problems
     incomplete = folder("incomplete")
     (incomplete / MANIFEST).unlink()
-    faults += check_evidence(store, "incomplete", public_key)
+    faults += check_evidence(store, "incomplete", public_key).problems
     broken = folder("broken")
     (broken / MANIFEST).write_bytes(b"{")
-    faults += check_evidence(store, "broken", public_key)
+    faults += check_evidence(store, "broken", public_key).problems
     (tmp_path / "evidence" / "empty").mkdir()
-    faults += check_evidence(store, "empty", public_key)
+    faults += check_evidence(store, "empty", public_key).problems
 
     kinds = ["altered (SHA-256 differs)", ": missing", "replaced by a link", "not signed", "another key",
              "does not match", "unreadable", "algorithm", "incomplete", "manifest.json or its files",
