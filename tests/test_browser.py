@@ -608,6 +608,22 @@ def test_property_acknowledges_and_clears(browser: Browser, context: BrowserCont
     assert console.errors == []
 
 
+def test_login_lockout_says_in_chinese_how_long_to_wait(context: BrowserContext, served: Served,
+                                                       console: Console) -> None:
+    page = context.new_page()
+    console.watch(page)
+    page.goto(served.url + "/login")
+    for attempt in range(6):  # five wrong passwords lock the account; the sixth try, right or wrong, waits
+        page.fill("#username", "prop-a")
+        page.fill("#password", PASSWORD if attempt == 5 else "wrong password")
+        page.click("#login-submit")
+        expect(page.locator("#login-error")).to_be_visible()
+        expect(page.locator("#login-submit")).to_be_enabled()
+    expect(page.locator("#login-error")).to_contain_text("密码错误次数过多，此账号已被锁定，请 15 分钟后再试 (429)")
+    assert page.url == served.url + "/login"
+    assert console.errors == []
+
+
 def test_dashboard_counts_and_timeline(browser: Browser, context: BrowserContext, served: Served,
                                        console: Console) -> None:
     page = context.new_page()

@@ -19,8 +19,8 @@
         return;
       }
       // a lockout (429) says how long to wait, in the Chinese the server sends beside its English
-      const body = await response.json().catch(() => null);
-      const chinese = body && Array.isArray(body.detail_zh) ? body.detail_zh.join("；") : "";
+      const answer = await response.json().catch(() => null);
+      const chinese = answer && Array.isArray(answer.detail_zh) ? answer.detail_zh.join("；") : "";
       error.textContent = response.status === 401
         ? "用户名或密码错误。Wrong username or password."
         : `${chinese || "登录失败"} (${response.status})。Login failed.`;
