@@ -57,8 +57,9 @@ def sideways(page: Page) -> dict:
 
 
 def timeline_overflow(page: Page) -> dict:
-    """The dashboard's timeline card: how far it or its chart scrolls sideways, what sticks out of the card, and the
-    chart's scale (drawn pixels per unit of its viewBox: a chart squeezed to fit would be unreadable)."""
+    """The dashboard's timeline card: how far it or its chart scrolls sideways, what sticks out of the card, how many
+    tick labels run into the one before, and the chart's scale (drawn pixels per unit of its viewBox: a chart
+    squeezed to fit would be unreadable)."""
     return page.evaluate("""() => {
         const chart = document.getElementById('timeline-chart');
         const card = chart.closest('.card');
@@ -68,7 +69,10 @@ def timeline_overflow(page: Page) -> dict:
             .slice(0, 5).map(e => e.tagName.toLowerCase() + '.' + [...e.classList].join('.') + ' ' +
                 (e.textContent || '').trim().slice(0, 30));
         const svg = chart.querySelector('svg');
-        return {card: card.scrollWidth - card.clientWidth, chart: chart.scrollWidth - chart.clientWidth,
+        const ticks = [...chart.querySelectorAll('g.axis text')].map(t => t.getBoundingClientRect())
+            .sort((a, b) => a.left - b.left);
+        const crowded = ticks.filter((t, i) => i > 0 && ticks[i - 1].right > t.left).length;
+        return {card: card.scrollWidth - card.clientWidth, chart: chart.scrollWidth - chart.clientWidth, crowded,
                 page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
                 right: box.right - document.documentElement.clientWidth, out,
                 lanes: chart.querySelectorAll('g.lane').length,
@@ -109,7 +113,8 @@ def test_every_page_fits_every_width(browser: Browser, served, role: str, consol
                     problems.append((width, item.name, "sideways", over))
                 if item.name == "dashboard":
                     timeline = timeline_overflow(page)
-                    if timeline["card"] > 0 or timeline["chart"] > 0 or timeline["right"] > 0 or timeline["out"]:
+                    if (timeline["card"] > 0 or timeline["chart"] > 0 or timeline["right"] > 0 or timeline["out"]
+                            or timeline["crowded"]):
                         problems.append((width, item.name, "timeline card", timeline))
                 if width in SHOT_WIDTHS:
                     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -200,7 +205,7 @@ def test_dashboard_timeline_fits_a_phone(browser: Browser, served, console: Cons
         expect(page.locator("#timeline-chart g.lane g.span")).to_have_count(2)
         fit = timeline_overflow(page)
         assert fit["lanes"] == 1 and fit["scale"] == pytest.approx(1.0, abs=0.02), fit
-        assert (fit["card"], fit["chart"], fit["page"], fit["out"]) == (0, 0, 0, []), fit
+        assert (fit["card"], fit["chart"], fit["page"], fit["out"], fit["crowded"]) == (0, 0, 0, [], 0), fit
         assert fit["right"] <= 0, fit
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.locator("#timeline-chart").screenshot(path=str(ARTIFACTS / "operator-dashboard-timeline-390.png"))

@@ -57,10 +57,11 @@
     return local - Math.floor(ms / 1000) * 1000;
   }
 
-  function tickLabel(ms, step) {
-    const text = FL.fmtShort(ms); // MM/DD HH:mm
-    if (step >= 24 * HOUR) return text.split(" ")[0];
-    return text.split(" ")[1] === "00:00" ? text : text.split(" ")[1];
+  /** HH:mm, the date at midnight (with the time where there is room for it), the date alone for steps of days. */
+  function tickLabel(ms, step, narrow) {
+    const [day, time] = FL.fmtShort(ms).split(" "); // MM/DD HH:mm
+    if (step >= 24 * HOUR || (narrow && time === "00:00")) return day;
+    return time === "00:00" ? `${day} ${time}` : time;
   }
 
   /* Drawn at the width of its card, never wider: on a wide screen the lane names sit left of the bars (the chart
@@ -121,7 +122,7 @@
     for (let t = Math.ceil((since + offset) / step) * step - offset; t <= until; t += step) {
       const anchor = x(t) < LABEL + 20 ? "start" : x(t) > W - RIGHT - 20 ? "end" : "middle"; // labels stay inside
       axis.append(el("line", { x1: x(t), x2: x(t), y1: TOP - 6, y2: H - 8 }));
-      axis.append(el("text", { x: x(t), y: TOP - 10, "text-anchor": anchor, text: tickLabel(t, step) }));
+      axis.append(el("text", { x: x(t), y: TOP - 10, "text-anchor": anchor, text: tickLabel(t, step, narrow) }));
     }
     svg.append(axis);
 
