@@ -100,6 +100,15 @@ def _signed_bytes(manifest: bytes, sealed_at: str | None) -> bytes:
     return manifest if sealed_at is None else SEALED_LATER_HEADER + f"{sealed_at}\n".encode("utf-8") + manifest
 
 
+def _is_time(text: str) -> bool:
+    """A sealing time as ``ManifestSigner.signature`` writes it: ISO 8601 date and time with its UTC offset (what
+    the API and ``firelane verify`` show of it must be a time, whoever made the file)."""
+    try:
+        return datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False
+
+
 def sealed_at(signature_document: bytes) -> str | None:
     """When evidence recorded before signing was sealed (None: signed when it was recorded). Meaningful only for a
     signature ``check_signature`` accepts."""
@@ -122,7 +131,7 @@ def check_signature(manifest: bytes, signature_document: bytes, public_key: Ed25
     if document.get("key_id") != key_id(public_key):
         return f"signed with another key ({document.get('key_id')}, expected {key_id(public_key)})"
     label = document.get("sealed_at")
-    if label is not None and not isinstance(label, str):
+    if label is not None and not (isinstance(label, str) and _is_time(label)):
         return "signature file unreadable"
     try:
         public_key.verify(signature, _signed_bytes(manifest, label))

@@ -30,6 +30,7 @@ class Report:
     checked: int = 0  # violation folders looked at
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # not wrong, but a reader of the evidence should know
+    sealed_later: dict[str, str] = field(default_factory=dict)  # where → when `firelane seal` signed it
 
     @property
     def ok(self) -> bool:
@@ -75,6 +76,7 @@ def _check_folder(store: EvidenceStore, prefix: str, public_key: Ed25519PublicKe
         if fault:
             report.problems.append(f"{where}: {fault}")
         elif when := sealed_at(signature):
+            report.sealed_later[where] = when
             report.notes.append(f"{where}: recorded before evidence was signed; sealed on {when} (its files were "
                                 "checked against the manifest then, not when recorded)")
     extra = extras and sorted(n for n in _names(store, prefix)
@@ -146,12 +148,24 @@ def verify_database(store: EvidenceStore, violations: list[tuple[str, str, str |
             report.problems.append(f"violation {violation_id}: manifest differs from the one the database recorded")
 
 
-def check_evidence(store: EvidenceStore, prefix: str, public_key: Ed25519PublicKey) -> list[str]:
-    """What is wrong with one violation's evidence (empty: intact and signed), for the API to say before it shows or
-    exports it."""
+@dataclass(frozen=True)
+class EvidenceCheck:
+    """One violation's evidence as the API shows it: what is wrong with it (empty: intact and signed), and when
+    evidence recorded before the installation signed evidence was sealed by ``firelane seal`` (None: signed when it
+    was recorded, or not validly signed). Police must tell the two apart: a later seal vouches for the files only
+    from then on."""
+
+    problems: list[str]
+    sealed_later_at: datetime | None = None
+
+
+def check_evidence(store: EvidenceStore, prefix: str, public_key: Ed25519PublicKey) -> EvidenceCheck:
+    """The check of one violation's evidence, for the API to say before it shows or exports it."""
     report = Report()
     _check_folder(store, prefix, public_key, "evidence", report, extras=False)  # an export takes only listed files
-    return [problem.removeprefix("evidence: ") for problem in report.problems]
+    sealed = report.sealed_later.get("evidence")  # a time: check_signature accepts no other label
+    return EvidenceCheck([problem.removeprefix("evidence: ") for problem in report.problems],
+                         datetime.fromisoformat(sealed) if sealed else None)
 
 
 def verify_url(url: str, public_key: Ed25519PublicKey, settings: object = None) -> Report:

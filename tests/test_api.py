@@ -6,6 +6,7 @@ PostgreSQL database) and an evidence folder in tmp_path.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -43,6 +44,7 @@ from service.db.models import (
 from service.db.session import make_engine
 from service.db.violations import replace_evidence, upsert_violation
 from service.settings import Settings
+from service.signing import SEALED_LATER_HEADER, ManifestSigner
 from sealed import seal
 
 CST = timezone(timedelta(hours=8))
@@ -581,6 +583,36 @@ def test_evidence_is_checked_whenever_it_is_shown_or_exported(world: World, tmp_
     assert refused.status_code == 409 and refused.json()["detail"]["problems"] == problems
     (folder / "manifest.sig").unlink()
     assert "not signed (manifest.sig missing)" in client.get("/api/violations/vA", headers=police).json()["integrity"]
+
+
+def test_evidence_sealed_later_says_when(world: World, settings: Settings) -> None:
+    """Evidence recorded before the installation signed evidence, sealed afterwards by ``firelane seal``: intact, but
+    the detail says when it was sealed (the seal vouches for the files from then on, not from when recorded)."""
+    client, police = world.client, world.as_("police")
+    first = client.get("/api/violations/vA", headers=police).json()
+    assert (first["integrity"], first["sealed_later_at"]) == ([], None), "signed when it was recorded"
+    folder = world.evidence_root / "camA/2026-11-02/vA"
+    (folder / "manifest.sig").unlink()  # as an installation upgraded to signing finds its older evidence
+    unsigned = client.get("/api/violations/vA", headers=police).json()
+    assert (unsigned["integrity"], unsigned["sealed_later_at"]) == (["not signed (manifest.sig missing)"], None)
+
+    when = datetime(2026, 12, 1, 8, 30, tzinfo=timezone.utc)
+    signer = ManifestSigner.load_or_create(settings.signing_key_path)
+    manifest = (folder / "manifest.json").read_bytes()
+    (folder / "manifest.sig").write_bytes(signer.signature(manifest, sealed_at=when))  # what `firelane seal` writes
+    detail = client.get("/api/violations/vA", headers=police).json()
+    assert detail["integrity"] == [] and datetime.fromisoformat(detail["sealed_later_at"]) == when
+    assert client.get("/api/violations/vA/export", headers=police).status_code == 200, "sealed evidence exports"
+    assert client.get("/api/violations/vB", headers=police).json()["sealed_later_at"] is None, "only vA was sealed"
+
+    # a label that is no time cannot pass for one, even signed with the installation's key
+    document = json.loads((folder / "manifest.sig").read_bytes())
+    document["sealed_at"] = "last spring"
+    document["signature"] = base64.b64encode(signer.private_key.sign(
+        SEALED_LATER_HEADER + b"last spring\n" + manifest)).decode("ascii")
+    (folder / "manifest.sig").write_text(json.dumps(document), encoding="utf-8")
+    odd = client.get("/api/violations/vA", headers=police).json()
+    assert (odd["integrity"], odd["sealed_later_at"]) == (["signature file unreadable"], None)
 
 
 # --- zones ---

@@ -21,7 +21,8 @@ def test_wrong_passwords_lock_the_account_for_a_while_with_a_clear_message(clien
         assert wrong(client).status_code == 401
     locked = client.post("/api/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD})
     assert locked.status_code == 429, "even the right password waits out the lock"
-    assert "locked for" in locked.json()["detail"] and "分钟后再试" in locked.json()["detail"]
+    assert "locked for" in locked.json()["detail"]
+    assert "此账号已被锁定" in locked.json()["detail_zh"][0] and "分钟后再试" in locked.json()["detail_zh"][0]
     assert 0 < int(locked.headers["retry-after"]) <= 15 * 60
     assert wrong(client, "nobody").status_code == 401, "other accounts are not locked by it"
 

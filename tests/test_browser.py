@@ -470,6 +470,36 @@ def test_police_reviews_with_evidence(context: BrowserContext, served: Served, c
     assert console.errors == []
 
 
+def test_police_see_evidence_sealed_later_beside_the_badge(context: BrowserContext, served: Served,
+                                                           console: Console) -> None:
+    """vA was recorded before the installation signed evidence and sealed afterwards (``firelane seal``): the badge
+    is the same green one, with 事后补签 and the sealing time beside it; vA-earlier, signed when recorded, has none."""
+    from service.signing import ManifestSigner
+
+    folder = next(served.settings.evidence_root.rglob("vA/manifest.json")).parent
+    sealed_at = datetime(2026, 12, 1, 8, 30, tzinfo=timezone.utc)
+    signer = ManifestSigner.load_or_create(served.settings.signing_key_path)
+    (folder / "manifest.sig").write_bytes(signer.signature((folder / "manifest.json").read_bytes(), sealed_at=sealed_at))
+
+    page = login(context, served, "police", PASSWORD, "/ui/review?violation=vA", console)
+    expect(page.locator("#detail-title")).to_contain_text("vA")
+    expect(page.locator("#integrity.ok")).to_contain_text("证据完整，已签名")
+    label = page.locator("#integrity .sealed-later")
+    expect(label).to_have_text("事后补签 · sealed later at 2026/12/01 16:30:00")  # Beijing time
+    assert "not when recorded" in label.get_attribute("title")
+    expect(page.locator("#export-link")).to_be_visible()  # sealed evidence is intact: it exports
+    detail = api_json(page, served, "/api/violations/vA")
+    assert datetime.fromisoformat(detail["sealed_later_at"]) == sealed_at
+    screenshot(page, "test_police_see_evidence_sealed_later_beside_the_badge")
+
+    page.click("#queue-list .queue-item[data-id='vA-earlier']")
+    expect(page.locator("#detail-title")).to_contain_text("vA-earlier")
+    expect(page.locator("#integrity.ok")).to_be_visible()
+    expect(page.locator("#integrity .sealed-later")).to_have_count(0)
+    assert api_json(page, served, "/api/violations/vA-earlier")["sealed_later_at"] is None
+    assert console.errors == []
+
+
 def test_police_form_is_prefilled_with_the_plate_reading_and_keeps_the_correction(
         context: BrowserContext, served: Served, console: Console) -> None:
     from service.db.models import EvidenceFile, Violation
@@ -575,6 +605,22 @@ def test_property_acknowledges_and_clears(browser: Browser, context: BrowserCont
         screenshot(other, "test_property_acknowledges_and_clears-other-site")
     finally:
         other_context.close()
+    assert console.errors == []
+
+
+def test_login_lockout_says_in_chinese_how_long_to_wait(context: BrowserContext, served: Served,
+                                                       console: Console) -> None:
+    page = context.new_page()
+    console.watch(page)
+    page.goto(served.url + "/login")
+    for attempt in range(6):  # five wrong passwords lock the account; the sixth try, right or wrong, waits
+        page.fill("#username", "prop-a")
+        page.fill("#password", PASSWORD if attempt == 5 else "wrong password")
+        page.click("#login-submit")
+        expect(page.locator("#login-error")).to_be_visible()
+        expect(page.locator("#login-submit")).to_be_enabled()
+    expect(page.locator("#login-error")).to_contain_text("密码错误次数过多，此账号已被锁定，请 15 分钟后再试 (429)")
+    assert page.url == served.url + "/login"
     assert console.errors == []
 
 

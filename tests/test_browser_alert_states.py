@@ -47,3 +47,22 @@ def test_vehicle_that_left_unattended_is_not_pending(context: BrowserContext, se
     expect(card).to_have_attribute("data-status", "left")
     expect(card).to_contain_text("车辆离开 Left")
     assert console.errors == []
+
+
+def test_an_alert_handled_elsewhere_is_refused_in_chinese(context: BrowserContext, served, console: Console) -> None:  # noqa: ANN001
+    """A colleague acknowledged the alert after this page loaded: the click is refused (409) and the card says why in
+    Chinese, with the server's English after it, then shows the alert as it now is."""
+    from service.db import alerts
+
+    page = login(context, served, "prop-a", PASSWORD, "/ui/alerts", console)
+    card = page.locator(f".alert-card[data-id='{served.alert_id}']")
+    expect(card.locator("button.ack")).to_be_enabled()
+    with served.app.state.sessions.begin() as session:
+        alerts.acknowledge(session, session.get_one(Alert, served.alert_id), served.users["prop-a"])
+    card.locator("button.ack").click()
+    message = card.locator(".card-message.bad")
+    expect(message).to_contain_text(f"告警 {served.alert_id} 当前为“已确认收到”，不能再改为“已确认收到”")
+    expect(message).to_contain_text(f"alert {served.alert_id} is acknowledged; cannot become acknowledged")
+    expect(card).to_have_attribute("data-status", "acknowledged")
+    screenshot(page, "test_an_alert_handled_elsewhere_is_refused_in_chinese")
+    assert console.errors == []

@@ -253,3 +253,49 @@ def test_repeat_offenders_page(context: BrowserContext, served: LoopServed, cons
     assert pdf.ok and pdf.body().startswith(b"%PDF")
     screenshot(page, "test_repeat_offenders_page")
     assert console.errors == []
+
+
+def test_unconfirmed_readings_are_shown_apart_with_a_link_to_review(context: BrowserContext, served: LoopServed,
+                                                                    console: Console) -> None:
+    """The plate reader read 粤B22222 on b1 and x1, nobody reviewed them: with b2 and old1 confirmed that would be
+    four. They are listed apart from the confirmed offenders, labelled unconfirmed, with each reading's confidence
+    and a link to review it; they are in neither the confirmed list nor the CSV."""
+    from service.db.models import Violation
+
+    with served.app.state.sessions.begin() as session:
+        for vid, confidence in (("b1", 0.91), ("x1", 0.62)):
+            violation = session.get(Violation, vid)
+            violation.plate_read, violation.plate_read_confidence, violation.plate_read_colour = (
+                "粤B22222", confidence, "blue")
+    page = login(context, served, "police", PASSWORD, "/ui/offenders", console)
+    expect(page.locator(".offender")).to_have_count(1)  # confirmed: 粤B11111 only, as before
+    expect(page.locator(".offender[data-plate='粤B22222']")).to_have_count(0)
+    section = page.locator("#suggestions")
+    expect(section).to_be_visible()
+    expect(section.locator("h2")).to_contain_text("未经确认的识别结果")
+    card = section.locator(".suggestion[data-plate='粤B22222']")
+    expect(card).to_have_count(1)
+    expect(card.locator(".badge.unconfirmed")).to_contain_text("未经确认")
+    expect(card.locator("[data-counts]")).to_contain_text("识别 2 次（待审核）+ 已确认 2 次 = 4 次")
+    rows = card.locator("tbody tr")
+    expect(rows).to_have_count(2)
+    assert [rows.nth(i).get_attribute("data-violation") for i in range(2)] == ["x1", "b1"]  # Monday 09:30, 13:00
+    expect(rows.nth(0).locator("td[data-label='识别置信度']")).to_have_text("62% 请核对")
+    expect(rows.nth(1).locator("td[data-label='识别置信度']")).to_have_text("91%")
+    expect(page.locator("#offenders-summary")).to_contain_text("另有 1 个车牌的识别结果未经确认")
+    csv = page.request.get(served.url + page.locator("#offenders-csv").get_attribute("href"))
+    assert csv.ok and "粤B22222" not in csv.text()  # exports carry confirmed offenders only
+    screenshot(page, "test_unconfirmed_readings_are_shown_apart_with_a_link_to_review")
+
+    link = rows.nth(1).locator("a.review-link")
+    expect(link).to_have_attribute("href", "/ui/review?violation=b1")
+    link.click()
+    page.wait_for_url(served.url + "/ui/review?violation=b1")
+    expect(page.locator("#detail-title")).to_contain_text("b1")
+    expect(page.locator("#plate-read")).to_have_text("粤B22222")
+
+    page.goto(served.url + "/ui/offenders")
+    page.fill("#offenders-min", "5")  # 4 with the readings: short of 5, nothing to suggest
+    page.click("#offenders-apply")
+    expect(section).to_be_hidden()
+    assert console.errors == []

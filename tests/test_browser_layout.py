@@ -56,6 +56,30 @@ def sideways(page: Page) -> dict:
     }""")
 
 
+def timeline_overflow(page: Page) -> dict:
+    """The dashboard's timeline card: how far it or its chart scrolls sideways, what sticks out of the card, how many
+    tick labels run into the one before, and the chart's scale (drawn pixels per unit of its viewBox: a chart
+    squeezed to fit would be unreadable)."""
+    return page.evaluate("""() => {
+        const chart = document.getElementById('timeline-chart');
+        const card = chart.closest('.card');
+        const box = card.getBoundingClientRect();
+        const out = [...card.querySelectorAll('*')].filter(e => { const r = e.getBoundingClientRect();
+            return r.width > 0 && (r.right > box.right + 1 || r.left < box.left - 1); })
+            .slice(0, 5).map(e => e.tagName.toLowerCase() + '.' + [...e.classList].join('.') + ' ' +
+                (e.textContent || '').trim().slice(0, 30));
+        const svg = chart.querySelector('svg');
+        const ticks = [...chart.querySelectorAll('g.axis text')].map(t => t.getBoundingClientRect())
+            .sort((a, b) => a.left - b.left);
+        const crowded = ticks.filter((t, i) => i > 0 && ticks[i - 1].right > t.left).length;
+        return {card: card.scrollWidth - card.clientWidth, chart: chart.scrollWidth - chart.clientWidth, crowded,
+                page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+                right: box.right - document.documentElement.clientWidth, out,
+                lanes: chart.querySelectorAll('g.lane').length,
+                scale: svg ? svg.getBoundingClientRect().width / svg.viewBox.baseVal.width : null};
+    }""")
+
+
 def settle(page: Page) -> None:
     page.wait_for_load_state("networkidle")
     page.wait_for_function("() => [...document.images].every(i => i.complete)")
@@ -87,6 +111,11 @@ def test_every_page_fits_every_width(browser: Browser, served, role: str, consol
                 over = sideways(page)
                 if over["over"] > 0:
                     problems.append((width, item.name, "sideways", over))
+                if item.name == "dashboard":
+                    timeline = timeline_overflow(page)
+                    if (timeline["card"] > 0 or timeline["chart"] > 0 or timeline["right"] > 0 or timeline["out"]
+                            or timeline["crowded"]):
+                        problems.append((width, item.name, "timeline card", timeline))
                 if width in SHOT_WIDTHS:
                     ARTIFACTS.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(ARTIFACTS / f"{role}-{item.name}-{width}.png"), full_page=True)
@@ -160,6 +189,33 @@ def test_login_and_refusal_pages_fit_a_phone(browser: Browser, served, console: 
         expect(page.locator("main a")).to_have_attribute("href", "/ui/alerts")  # back to their home page
         assert sideways(page)["over"] <= 0
         page.screenshot(path=str(ARTIFACTS / "property-forbidden-390.png"), full_page=True)
+        assert console.errors == []
+    finally:
+        context.close()
+
+
+def test_dashboard_timeline_fits_a_phone(browser: Browser, served, console: Console) -> None:  # noqa: ANN001
+    """390×844: the zone timeline is drawn at the card's width (names above their bars, real pixels), nothing in the
+    card scrolls or sticks out; it is drawn again when the window changes width."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    try:
+        page = login(context, served, "admin", ADMIN_PASSWORD, "/ui/dashboard", console)
+        expect(page.locator("#timeline-chart svg.timeline-svg.narrow g.lane")).to_have_count(1)  # camA's lane-a
+        expect(page.locator("#timeline-chart g.lane text.lane-label")).to_have_text("东门 · 北侧消防车通道")
+        expect(page.locator("#timeline-chart g.lane g.span")).to_have_count(2)
+        fit = timeline_overflow(page)
+        assert fit["lanes"] == 1 and fit["scale"] == pytest.approx(1.0, abs=0.02), fit
+        assert (fit["card"], fit["chart"], fit["page"], fit["out"], fit["crowded"]) == (0, 0, 0, [], 0), fit
+        assert fit["right"] <= 0, fit
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#timeline-chart").screenshot(path=str(ARTIFACTS / "operator-dashboard-timeline-390.png"))
+
+        page.set_viewport_size({"width": 1280, "height": 844})  # wide: names left of the bars, the chart scaled
+        expect(page.locator("#timeline-chart svg.timeline-svg:not(.narrow)")).to_have_count(1)
+        page.set_viewport_size({"width": 390, "height": 844})
+        expect(page.locator("#timeline-chart svg.timeline-svg.narrow")).to_have_count(1)
+        fit = timeline_overflow(page)
+        assert (fit["card"], fit["chart"], fit["page"], fit["out"]) == (0, 0, 0, []), fit
         assert console.errors == []
     finally:
         context.close()

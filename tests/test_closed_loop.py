@@ -348,6 +348,16 @@ def test_machine_readings_are_suggestions_apart_and_a_correction_keeps_both(worl
     assert [(s["plate"], s["count"], s["confirmed_count"]) for s in found["suggestions"]] == [("粤B22222", 2, 2)]
     assert [v["violation_id"] for v in found["suggestions"][0]["violations"]] == ["b1", "a2"]
     assert found["suggestions"][0]["violations"][0]["plate_read_confidence"] == 0.9
+    # one site: its readings against its confirmations only (a2 and old1 at garden-a, b1 and b2 at tower-b)
+    for site, violation in ((world.site_a, "a2"), (world.site_b, "b1")):
+        mine = client.get("/api/offenders", params={"until": "2026-11-08", "min_count": 2, "site_id": site},
+                          headers=police).json()
+        assert [(s["plate"], s["count"], s["confirmed_count"]) for s in mine["suggestions"]] == [("粤B22222", 1, 1)]
+        assert [v["violation_id"] for v in mine["suggestions"][0]["violations"]] == [violation]
+    # property staff see no plates, not even their own site's readings
+    for params in ({}, {"site_id": world.site_a}):
+        refused = client.get("/api/offenders", params=params, headers=bearer(client, "prop-a"))
+        assert refused.status_code == 403 and "suggestions" not in refused.json()
 
     detail = client.get("/api/violations/a2", headers=police).json()
     assert (detail["plate_read"], detail["plate_read_confidence"], detail["plate_text"]) == ("粤B22222", 0.9, None)

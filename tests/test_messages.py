@@ -1,14 +1,19 @@
-"""Every refusal the API can give for sites, cameras, users, zones and plates has a Chinese message.
+"""Every refusal the API can give has a Chinese message.
 
 The messages are found in the code, not copied here: every string (or f-string, its fields filled with samples)
 raised as an error, appended to a list of problems, returned by a ``*_problem(s)`` function or sent as a
-``detail`` in the modules behind those endpoints; and every pydantic error their request bodies and the zone file
-can produce, by feeding each field a battery of wrong values.
+``detail`` (or the ``message`` heading its problems) in every module of the API and the repository modules its
+routes import; every pydantic error their request bodies and the zone file can produce, by feeding each field a
+battery of wrong values; every fault the evidence check can report, by making each one happen; and the refusals
+of the API itself, by asking for them.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
+import json
+import pkgutil
 import re
 from pathlib import Path
 from typing import Any
@@ -21,22 +26,38 @@ from pydantic_core._pydantic_core import list_all_errors
 
 from service.api import messages
 from service.api.app import create_app
+from service.api.schemas import Input
+from service.evidence import MANIFEST, SIGNATURE
+from service.evidence_store import LocalEvidenceStore
 from service.settings import Settings
+from service.signing import ManifestSigner
+from service.verify import check_evidence
+from sealed import seal
 from zones.config import CameraZonesSpec, ZoneSpec
 
 REPO = Path(__file__).resolve().parents[1]
-# The modules behind the endpoints of sites, cameras (zones, snapshots), users and reviews (plates).
-MODULES = [
-    "service/api/schemas.py", "service/api/deps.py", "service/api/security.py", "service/api/app.py",
-    "service/api/routes/sites.py", "service/api/routes/cameras.py", "service/api/routes/users.py",
-    "service/api/routes/live.py", "service/api/routes/violations.py", "service/camera/snapshot.py",
-    "detector/sources.py",
-    "service/db/sites.py", "service/db/cameras.py", "service/db/users.py", "service/db/zones.py",
-    "service/db/reviews.py", "zones/config.py", "zones/calibration.py", "zones/schedule.py",
-]
+API_MODULES = sorted(str(p.relative_to(REPO)) for p in (REPO / "service/api").rglob("*.py"))
+# What the repository modules raise that is no refusal: invariants of the code (a bug when broken, a 500).
+NOT_REFUSALS = {"service/db/models.py", "service/db/session.py", "service/db/errors.py"}
+
+
+def _imported_db_modules() -> list[str]:
+    """The repository modules (service.db.*) the API imports: what they raise reaches the pages."""
+    found = set()
+    for module in API_MODULES:
+        for node in ast.walk(ast.parse((REPO / module).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "service.db":
+                found |= {f"service/db/{alias.name}.py" for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("service.db."):
+                found.add(node.module.replace(".", "/") + ".py")
+    return sorted(m for m in found if (REPO / m).is_file() and m not in NOT_REFUSALS)
+
+
+DB_MODULES = _imported_db_modules()
+MODULES = [*API_MODULES, *DB_MODULES, "service/camera/snapshot.py", "detector/sources.py", "zones/config.py",
+           "zones/calibration.py", "zones/schedule.py"]
 ERRORS = {"InvalidError", "ConflictError", "NotFoundError", "ValueError", "SourceError", "HTTPException",
-          "_unauthorized", "ZoneFileError"}
-ENDPOINTS = re.compile(r"^/api/(sites|cameras|users|violations)\b")
+          "_unauthorized", "ZoneFileError", "refuse", "_refuse"}
 WRONG_VALUES: list[Any] = [None, True, "x", "", " ", "\x00", "é" * 5000, -1, 0, 0.5, 10**10, 1e300, 10**5000, [],
                            {}, [1], [[1, 2]], [[1, 2], [3, 4], [5, 6]], "Asia/Nowhere", "1" * 70, {"a": 1}]
 
@@ -83,7 +104,8 @@ def _messages_in(path: Path) -> list[tuple[str, str]]:
                 if arg.arg == "detail":
                     nodes.append(default)
         elif isinstance(node, ast.Dict):
-            nodes += [v for k, v in zip(node.keys, node.values) if isinstance(k, ast.Constant) and k.value == "detail"]
+            nodes += [v for k, v in zip(node.keys, node.values)
+                      if isinstance(k, ast.Constant) and k.value in ("detail", "message")]
     found = []
     for node in nodes:
         text = _sample(node)
@@ -99,7 +121,13 @@ CODE_MESSAGES = [m for module in MODULES for m in _messages_in(REPO / module)]
 def test_the_code_scan_finds_the_messages() -> None:
     """The scan sees what it should (so an empty scan cannot pass the next test)."""
     texts = {text for text, _ in CODE_MESSAGES}
-    assert len(CODE_MESSAGES) > 60
+    assert len(CODE_MESSAGES) > 90
+    assert {"service/db/alerts.py", "service/db/reviews.py", "service/db/sites.py"} <= set(DB_MODULES)
+    assert "service/api/routes/closed_loop.py" in MODULES and "service/api/limits.py" in MODULES
+    assert "alert 3 is 3; cannot become 3" in texts  # a 409 of the alerts page
+    assert "evidence failed its integrity check; not exported" in texts  # the message heading an export's 409
+    assert "request body larger than 3 bytes" in texts  # answered before the app's handlers
+    assert "wrong username or password" in texts
     assert "a site with code 'x' exists" in texts
     assert "zone 'lane-1': polygon needs at least 3 points, got 3" in texts
     assert "password is too common or too simple" in texts
@@ -113,17 +141,22 @@ def test_every_message_in_the_code_has_chinese(message: str, where: str) -> None
     assert re.search(r"[\u4e00-\u9fff]", chinese), chinese
 
 
-def _request_models() -> list[type[BaseModel]]:
-    """The bodies the endpoints of sites, cameras, users and reviews take, read from the app's routes."""
-    from service.api.routes import cameras, sites, users, violations
+def _api_routes() -> list[APIRoute]:
+    """The routes of every module of service.api.routes."""
+    import service.api.routes as package
 
+    modules = [importlib.import_module(f"{package.__name__}.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
+    return [r for module in modules for r in module.router.routes if isinstance(r, APIRoute)]
+
+
+def _request_models() -> list[type[BaseModel]]:
+    """The JSON bodies the API's endpoints take, read from its routes."""
     found = []
-    for router in (sites.router, cameras.router, users.router, violations.router):
-        for route in router.routes:
-            if isinstance(route, APIRoute) and ENDPOINTS.match(route.path) and route.body_field is not None:
-                annotation = route.body_field.field_info.annotation
-                if isinstance(annotation, type) and issubclass(annotation, BaseModel) and annotation not in found:
-                    found.append(annotation)
+    for route in _api_routes():
+        if route.body_field is not None:
+            annotation = route.body_field.field_info.annotation
+            if isinstance(annotation, type) and issubclass(annotation, Input) and annotation not in found:
+                found.append(annotation)
     return found
 
 
@@ -141,7 +174,8 @@ def _pydantic_errors(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 def test_request_models_are_found() -> None:
     names = {m.__name__ for m in _request_models()}
-    assert {"SiteCreate", "SiteUpdate", "CameraCreate", "CameraUpdate", "UserCreate", "UserUpdate", "ReviewIn"} <= names
+    assert {"SiteCreate", "SiteUpdate", "CameraCreate", "CameraUpdate", "UserCreate", "UserUpdate", "ReviewIn",
+            "SourceProbe", "WeeklyReportIn"} <= names
 
 
 @pytest.mark.parametrize("model", [*_request_models(), ZoneSpec, CameraZonesSpec], ids=lambda m: m.__name__)
@@ -199,3 +233,102 @@ def test_refusals_carry_chinese_next_to_english(client: TestClient) -> None:
     assert refused["detail_zh"] == ["区域 'z'：地面标定：角点没有按矩形的顺序排列：连线自相交（“蝴蝶结”）"]
     anonymous = client.get("/api/users").json()
     assert anonymous == {"detail": "not logged in", "detail_zh": ["未登录"]}
+
+
+def _chinese(text: str | None) -> bool:
+    return bool(text) and messages.FALLBACK not in text and re.search(r"[\u4e00-\u9fff]", text) is not None
+
+
+def test_every_fault_of_the_evidence_check_has_chinese(tmp_path: Path) -> None:
+    """The faults the review page and a refused export list, each made to happen on a real evidence folder."""
+    key = tmp_path / "signing_key.pem"
+    store = LocalEvidenceStore(tmp_path / "evidence")
+    public_key = ManifestSigner.load_or_create(key).public_key
+
+    def folder(name: str) -> Path:
+        path = tmp_path / "evidence" / name
+        path.mkdir(parents=True)
+        for still in ("01-begin.jpg", "02-grace.jpg", "crop.jpg"):
+            (path / still).write_bytes(b"\xff\xd8" + still.encode())
+        seal(path, name, key)
+        return path
+
+    faults: list[str] = []
+    altered = folder("altered")
+    (altered / "01-begin.jpg").write_bytes(b"changed")
+    (altered / "02-grace.jpg").unlink()
+    (altered / "crop.jpg").unlink()
+    (altered / "crop.jpg").symlink_to(tmp_path / "elsewhere.jpg")
+    (tmp_path / "elsewhere.jpg").write_bytes(b"x")
+    faults += check_evidence(store, "altered", public_key).problems
+    unsigned = folder("unsigned")
+    (unsigned / SIGNATURE).unlink()
+    faults += check_evidence(store, "unsigned", public_key).problems
+    other_key = folder("other-key")
+    (other_key / SIGNATURE).write_bytes(ManifestSigner.load_or_create(tmp_path / "other.pem").signature(
+        (other_key / MANIFEST).read_bytes()))
+    faults += check_evidence(store, "other-key", public_key).problems
+    forged = folder("forged")
+    (forged / MANIFEST).write_bytes((forged / MANIFEST).read_bytes().replace(b'"forged"', b'"forgery"'))
+    faults += check_evidence(store, "forged", public_key).problems
+    for name, signature in (("unreadable", b"not json"), ("algorithm", None)):
+        path = folder(name)
+        document = json.loads((path / SIGNATURE).read_bytes())
+        (path / SIGNATURE).write_bytes(signature or json.dumps({**document, "algorithm": "RSA"}).encode())
+        faults += check_evidence(store, name, public_key).problems
+    incomplete = folder("incomplete")
+    (incomplete / MANIFEST).unlink()
+    faults += check_evidence(store, "incomplete", public_key).problems
+    broken = folder("broken")
+    (broken / MANIFEST).write_bytes(b"{")
+    faults += check_evidence(store, "broken", public_key).problems
+    (tmp_path / "evidence" / "empty").mkdir()
+    faults += check_evidence(store, "empty", public_key).problems
+
+    kinds = ["altered (SHA-256 differs)", ": missing", "replaced by a link", "not signed", "another key",
+             "does not match", "unreadable", "algorithm", "incomplete", "manifest.json or its files",
+             "manifest.json missing"]
+    assert all(any(kind in fault for fault in faults) for kind in kinds), faults  # every kind was made
+    for fault in [*faults, "evidence folder missing"]:
+        assert _chinese(messages.translate(fault)), fault
+
+
+@pytest.fixture
+def small_client(tmp_path: Path) -> TestClient:
+    settings = Settings(_env_file=None, out_dir=tmp_path / "out", database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                        evidence_dir=tmp_path / "evidence", secret_key="s" * 40, admin_password="admin-password-1",
+                        max_upload_bytes=2048)
+    return TestClient(create_app(settings))
+
+
+def test_refusals_of_every_kind_come_with_chinese(small_client: TestClient) -> None:
+    """Refusals from the routes, the dependencies, the size limit (answered before the app) and Starlette itself."""
+    client = small_client
+    wrong = client.post("/api/auth/token", data={"username": "admin", "password": "wrong-password"})
+    assert wrong.status_code == 401 and wrong.json()["detail_zh"] == ["用户名或密码错误"]
+    token = client.post("/api/auth/token", data={"username": "admin", "password": "admin-password-1"}).json()
+    auth = {"Authorization": f"Bearer {token['access_token']}"}
+    refusals = {
+        "unknown address": client.get("/api/nothing-here", headers=auth),
+        "method": client.delete("/api/evidence/public-key", headers=auth),
+        "no alert": client.post("/api/alerts/999/ack", headers=auth),
+        "no violation's evidence": client.get("/api/violations/nope/evidence/crop.jpg", headers=auth),
+        "not a date": client.get("/api/hotspots", params={"since": "yesterday"}, headers=auth),
+        "out of range": client.get("/api/hotspots", params={"since": "1900-01-01"}, headers=auth),
+        "order": client.get("/api/hotspots", params={"since": "2026-11-08", "until": "2026-11-01"}, headers=auth),
+        "too long": client.get("/api/hotspots", params={"since": "2020-01-01", "until": "2026-11-01"}, headers=auth),
+        "no such week": client.post("/api/reports/weekly", json={"week": "2026-W60"}, headers=auth),
+        "not a week": client.post("/api/reports/weekly", json={"week": "soon"}, headers=auth),
+        "no report": client.get("/api/reports/2026-W45/district.pdf", headers=auth),
+        "query": client.get("/api/offenders", params={"min_count": 0}, headers=auth),
+        "too large": client.post("/api/sites", json={"code": "big", "name": "x", "address": "x" * 4000},
+                                 headers=auth),
+    }
+    for what, response in refusals.items():
+        assert response.status_code >= 400, what
+        body = response.json()
+        assert body["detail_zh"] and all(_chinese(text) for text in body["detail_zh"]), (what, body)
+    assert refusals["too large"].status_code == 413
+    assert refusals["too large"].json()["detail_zh"] == ["请求内容超过 2048 字节"]
+    assert refusals["no such week"].json()["detail_zh"] == ["周次：2026 年没有第 60 周（ISO 周）"]
+    assert refusals["order"].json()["detail_zh"] == ["起始：必须早于截止时间"]

@@ -18,7 +18,7 @@ from service.db.models import Violation
 from service.evidence import MANIFEST, SIGNATURE
 from service.evidence_store import EvidenceMissing, EvidenceStore, LocalEvidenceStore, check_key
 from service.signing import key_id, public_key_pem
-from service.verify import check_evidence
+from service.verify import EvidenceCheck, check_evidence
 
 _STORED = {".jpg", ".jpeg", ".png", ".webm", ".mp4"}  # already compressed
 
@@ -95,9 +95,9 @@ then (its files were checked against the manifest at that time): the signature c
 """
 
 
-def integrity(store: EvidenceStore, violation: Violation, public_key: Ed25519PublicKey) -> list[str]:
-    """What is wrong with a violation's evidence in the store (empty: intact and signed); ``NotFoundError`` when its
-    folder is not there at all."""
+def integrity(store: EvidenceStore, violation: Violation, public_key: Ed25519PublicKey) -> EvidenceCheck:
+    """What is wrong with a violation's evidence in the store (no problems: intact and signed) and whether it was
+    sealed later; ``NotFoundError`` when its folder is not there at all."""
     located, prefix = _located(store, violation)
     return check_evidence(located, prefix, public_key)
 

@@ -7,6 +7,8 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.messages import error_body
+
 
 class BodyTooLarge(HTTPException):
     def __init__(self, limit: int):
@@ -21,12 +23,17 @@ class BodySizeLimit:
         self.app = app
         self.limit = limit
 
-    async def _reject(self, send: Send) -> None:
-        body = json.dumps({"detail": f"request body larger than {self.limit} bytes"}).encode()
-        await send({"type": "http.response.start", "status": 413,
+    @staticmethod
+    async def _refuse(send: Send, status: int, detail: str) -> None:
+        """Answered here, before the app's error handlers: the same body as theirs (English and Chinese)."""
+        body = json.dumps(error_body(detail), ensure_ascii=False).encode("utf-8")
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+    async def _reject(self, send: Send) -> None:
+        await self._refuse(send, 413, f"request body larger than {self.limit} bytes")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,13 +45,10 @@ class BodySizeLimit:
                     declared = int(value)
                 except ValueError:
                     declared = -1
-                if declared < 0 or declared > self.limit:
-                    if declared < 0:
-                        body = b'{"detail": "invalid Content-Length"}'
-                        await send({"type": "http.response.start", "status": 400,
-                                    "headers": [(b"content-type", b"application/json")]})
-                        await send({"type": "http.response.body", "body": body})
-                        return
+                if declared < 0:
+                    await self._refuse(send, 400, "invalid Content-Length")
+                    return
+                if declared > self.limit:
                     await self._reject(send)
                     return
         received = 0

@@ -35,12 +35,17 @@ FIELDS = {
     "classes": "检测对象", "min_overlap": "最小重叠", "ground": "地面标定", "corners": "角点", "points": "参照点",
     "width_m": "宽度（米）", "length_m": "长度（米）", "ground_m": "地面坐标（米）",
     "min_clear_width_m": "最小净宽（米）", "depth_m": "纵深（米）",
+    "since": "起始", "until": "截止", "week": "周次", "days": "天数", "hours": "小时数", "min_count": "至少次数",
+    "window_days": "统计天数", "limit": "条数", "offset": "跳过条数", "format": "格式", "status": "状态",
+    "site": "小区", "camera": "摄像头",
 }
 ROLES = {"operator": "运维人员", "property": "物业", "police": "交警"}
 GEOMETRY = {"Ring Self-intersection": "环自相交", "Self-intersection": "自相交", "Too few points": "点太少",
             "Invalid Coordinate": "坐标无效", "Hole lies outside shell": "内环在外环之外"}
 GEOMETRY_FAULTS = re.compile("|".join(map(re.escape, GEOMETRY)))
 WHAT = {"cameras": "摄像头", "users": "用户", "alerts": "告警"}
+ALERT_STATUSES = {"open": "待处理", "acknowledged": "已确认收到", "cleared": "已清理", "left": "车辆已自行离开"}
+WHO = {"this account": "此账号", "this address": "此地址"}
 
 # Pydantic's error types that request bodies and zone files can raise, with its context keys as placeholders.
 PYDANTIC = {
@@ -121,6 +126,47 @@ OWN: list[tuple[str, str]] = [
     (r"only property users belong to a site, not (?P<role>\w+) users", "只有物业用户属于小区，{role}不属于"),
     (r"no violation (?P<id>.+)", "没有违法记录 {id}"),
     (r"violation (?P<id>.+) has already been decided", "违法记录 {id} 已审核过"),
+    # logging in (service.api.routes.auth), request limits (service.api.limits), unknown addresses (Starlette)
+    (r"wrong username or password", "用户名或密码错误"),
+    (r"logged out", "已退出登录"),
+    (r"login from another site refused", "拒绝来自其他网站的登录"),
+    (r"too many wrong passwords for (?P<who>.+?): locked for (?P<n>\d+) more minutes",
+     "密码错误次数过多，{who}已被锁定，请 {n} 分钟后再试"),
+    (r"request body larger than (?P<n>\d+) bytes", "请求内容超过 {n} 字节"),
+    (r"invalid Content-Length", "请求头 Content-Length 无效"),
+    (r"Not Found", "没有这个地址"),
+    (r"Method Not Allowed", "此地址不支持这种请求方法"),
+    # alerts (service.db.alerts)
+    (r"no alert (?P<id>.+)", "没有编号为 {id} 的告警"),
+    (r"alert (?P<id>\S+) is (?P<status>\w+); cannot become (?P<target>\w+)",
+     "告警 {id} 当前为“{status}”，不能再改为“{target}”（可能已有人处理）"),
+    # evidence (service.api.evidence, the integrity check of service.verify, service.evidence, service.signing)
+    (r"the evidence of violation (?P<id>.+) is not available", "违法记录 {id} 的证据不可用"),
+    (r"violation (?P<id>.+) has no evidence file (?P<name>.+)", "违法记录 {id} 没有证据文件 {name}"),
+    (r"evidence failed its integrity check; not exported", "证据校验未通过，不予导出"),
+    (r"evidence folder missing", "证据文件夹不存在"),
+    (r"manifest\.json missing", "缺少证据清单 manifest.json"),
+    (r"incomplete: no manifest\.json beside (?P<files>.+) \(its writer stopped before the manifest\)",
+     "不完整：{files} 旁没有证据清单 manifest.json（写入在清单之前中断）"),
+    (r"manifest\.json or its files unreadable \((?P<why>.+)\)", "证据清单 manifest.json 或其文件无法读取（{why}）"),
+    (r"not signed \(manifest\.sig missing\)", "未签名（缺少签名文件 manifest.sig）"),
+    (r"signature file unreadable", "签名文件无法读取"),
+    (r"signature algorithm (?P<got>.+) is not (?P<expected>\S+)", "签名算法 {got} 不是 {expected}"),
+    (r"signed with another key \((?P<got>.+), expected (?P<expected>.+)\)",
+     "由其他密钥签名（{got}，应为 {expected}）"),
+    (r"signature does not match the manifest \(altered, forged, or its writer stopped between the two\)",
+     "签名与证据清单不符（被改动、伪造，或写入在两者之间中断）"),
+    (r"(?P<name>[^:]+): altered \(SHA-256 differs\)", "{name}：已被改动（SHA-256 不符）"),
+    (r"(?P<name>[^:]+): replaced by a link", "{name}：已被替换为链接"),
+    (r"(?P<name>[^:]+): missing", "{name}：缺失"),
+    # periods and weeks of the closed-loop pages (service.api.routes.closed_loop, service.reports.week)
+    (r"(?P<text>.+) is not an ISO date \(2026-11-02\) or datetime", "{text} 不是 ISO 日期（如 2026-11-02）或日期时间"),
+    (r"(?P<text>.+) is not between (?P<first>\d+) and (?P<last>\d+)", "{text} 不在 {first} 至 {last} 年之间"),
+    (r"must be before until", "必须早于截止时间"),
+    (r"a period is at most (?P<n>\d+) days", "时间段最长 {n} 天"),
+    (r"week (?P<text>.+) is not YYYY-Www, e\.g\. 2026-W45", "{text} 不是 YYYY-Www 格式（例如 2026-W45）"),
+    (r"(?P<year>\d+) has no ISO week (?P<week>\d+)", "{year} 年没有第 {week} 周（ISO 周）"),
+    (r"no report (?P<report>.+)", "没有周报 {report}"),
     # camera sources and snapshots (service.camera.snapshot, detector.sources)
     (r"(?P<source>.+): no such file or folder", "{source}：文件或文件夹不存在"),
     (r"could not open (?P<source>.+?) within (?P<s>\S+) s", "{s} 秒内无法打开视频源 {source}"),
@@ -231,6 +277,10 @@ def _fill(chinese: str, groups: Mapping[str, Any]) -> str:
             text = ROLES.get(text, text)
         elif key == "what":
             text = WHAT.get(text, text)
+        elif key in ("status", "target"):
+            text = ALERT_STATUSES.get(text, text)
+        elif key == "who":
+            text = WHO.get(text, text)
         elif key == "fields":
             text = "、".join(field_label(f.strip()) for f in text.split(","))
         elif key == "why":
@@ -305,11 +355,13 @@ def translate_validation_error(error: Mapping[str, Any]) -> str | None:
 
 
 def chinese_for(detail: Any) -> list[str]:
-    """``detail_zh`` for an error body's ``detail`` (a message, a list of problems, or pydantic's error list)."""
+    """``detail_zh`` for an error body's ``detail`` (a message, a list of problems with or without a ``message``
+    heading them, or pydantic's error list), in the order the pages list them: the message, then each problem."""
     if isinstance(detail, str):
         items: Iterable[Any] = [detail]
     elif isinstance(detail, Mapping) and isinstance(detail.get("problems"), list):
-        items = detail["problems"]
+        heading = [detail["message"]] if isinstance(detail.get("message"), str) else []
+        items = [*heading, *detail["problems"]]
     elif isinstance(detail, list):
         items = detail
     else:

@@ -8,6 +8,7 @@ from detector.sources import redact_url
 from service.api.schemas import CameraOut, EvidenceOut, ReviewOut, ViolationDetail, ViolationOut
 from service.db.models import Camera, Review, User
 from service.db.violation_search import SitedViolation
+from service.verify import EvidenceCheck
 
 
 def redact_source(url: str) -> str:
@@ -37,7 +38,7 @@ def violation_out(row: SitedViolation, user: User) -> ViolationOut:
     return ViolationOut.model_validate(_violation_fields(row, user))
 
 
-def violation_detail(row: SitedViolation, user: User, review: Review | None, integrity: list[str]) -> ViolationDetail:
+def violation_detail(row: SitedViolation, user: User, review: Review | None, check: EvidenceCheck) -> ViolationDetail:
     v = row.violation
     evidence = [
         EvidenceOut(
@@ -48,4 +49,4 @@ def violation_detail(row: SitedViolation, user: User, review: Review | None, int
     ]
     review_out = ReviewOut.model_validate(review) if review is not None else None
     return ViolationDetail.model_validate({**_violation_fields(row, user), "evidence": evidence, "review": review_out,
-                                          "integrity": integrity})
+                                          "integrity": check.problems, "sealed_later_at": check.sealed_later_at})

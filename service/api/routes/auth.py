@@ -44,8 +44,8 @@ def _throttle(session: Session, user: User | None, account: str, client: str) ->
             retry = first + timedelta(seconds=LOCK_S)
             wait = max(1, int((retry - now).total_seconds()))
             raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                                f"too many wrong passwords for {what}: locked for {wait // 60 + 1} more minutes "
-                                f"(登录失败次数过多，请 {wait // 60 + 1} 分钟后再试)", headers={"Retry-After": str(wait)})
+                                f"too many wrong passwords for {what}: locked for {wait // 60 + 1} more minutes",
+                                headers={"Retry-After": str(wait)})
 
 
 def _authenticate(session: Session, username: str, password: str, client: str) -> User:

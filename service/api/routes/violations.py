@@ -37,6 +37,7 @@ from service.db.errors import NotFoundError
 from service.db.models import Review, User
 from service.signing import key_id, public_key_pem
 from service.db.violation_search import get_violation, search_violations
+from service.verify import EvidenceCheck
 
 router = APIRouter(tags=["violations"], route_class=StrictJSONRoute)
 
@@ -88,13 +89,14 @@ def get_public_key(request: Request) -> PlainTextResponse:
 @router.get("/api/violations/{violation_id}", response_model=ViolationDetail)
 def get_violation_detail(violation_id: ViolationIdPath, request: Request, session: SessionDep,
                          user: CurrentUser) -> ViolationDetail:
-    """The violation, its evidence, and whether that evidence is intact (checked now, every time it is shown)."""
+    """The violation, its evidence, and whether that evidence is intact (checked now, every time it is shown) and
+    signed when recorded or sealed later."""
     row = get_violation(session, violation_id, only_site_id=site_scope(user), with_evidence=True)
     try:
-        problems = integrity(request.app.state.evidence_store, row.violation, request.app.state.signer.public_key)
+        check = integrity(request.app.state.evidence_store, row.violation, request.app.state.signer.public_key)
     except NotFoundError:
-        problems = ["evidence folder missing"]
-    return violation_detail(row, user, reviews.get_review(session, violation_id), problems)
+        check = EvidenceCheck(["evidence folder missing"])
+    return violation_detail(row, user, reviews.get_review(session, violation_id), check)
 
 
 @router.get(
@@ -129,7 +131,7 @@ def export_evidence(
     row = get_violation(session, violation_id, with_evidence=True)
     public_key = request.app.state.signer.public_key
     store = request.app.state.evidence_store
-    problems = integrity(store, row.violation, public_key)
+    problems = integrity(store, row.violation, public_key).problems
     if problems:
         audit.record(session, user.id, "violation.export_refused", f"violation:{violation_id}", {"problems": problems})
         session.commit()

@@ -71,8 +71,9 @@ const FL = (() => {
     return { ok: response.ok, status: response.status, data: payload };
   }
 
-  /** The messages of an error body: {detail: "..."} | {detail: {problems: [...]}} | {detail: [{msg, loc}]}. */
-  function problems(data) {
+  /** The English messages of an error body: {detail: "..."} | {detail: {message?, problems: [...]}} |
+   * {detail: [{msg, loc}]}, in the order of its detail_zh (service/api/messages.py). */
+  function english(data) {
     const detail = data && data.detail;
     if (!detail) return ["未知错误 (unknown error)"];
     if (typeof detail === "string") return [detail];
@@ -82,8 +83,17 @@ const FL = (() => {
         return (where ? where + ": " : "") + (d.msg || JSON.stringify(d));
       });
     }
-    if (Array.isArray(detail.problems)) return detail.problems;
+    if (Array.isArray(detail.problems)) {
+      return (typeof detail.message === "string" ? [detail.message] : []).concat(detail.problems);
+    }
     return [JSON.stringify(detail)];
+  }
+
+  /** What the pages show of a refusal: each message in Chinese (detail_zh) with the English after it, for whoever
+   * reports the problem; the English alone where the server sent no Chinese. */
+  function problems(data) {
+    const chinese = data && Array.isArray(data.detail_zh) ? data.detail_zh : [];
+    return english(data).map((en, i) => (chinese[i] && chinese[i] !== en ? `${chinese[i]}（${en}）` : en));
   }
 
   const dateTime = new Intl.DateTimeFormat("zh-CN", {
@@ -165,7 +175,7 @@ const FL = (() => {
   topbar();
 
   return {
-    data, timezone, el, api, problems, fmtTime, fmtClock, fmtShort, fmtDuration, fmtMinutes, secondsBetween, show,
+    data, timezone, el, api, english, problems, fmtTime, fmtClock, fmtShort, fmtDuration, fmtMinutes, secondsBetween, show,
     loginRedirect, labels: { KIND, REVIEW, ALERT, CLASS, CAMERA_STATE, CAMERA_PROBLEM },
   };
 })();

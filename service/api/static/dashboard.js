@@ -57,14 +57,46 @@
     return local - Math.floor(ms / 1000) * 1000;
   }
 
-  function tickLabel(ms, step) {
-    const text = FL.fmtShort(ms); // MM/DD HH:mm
-    if (step >= 24 * HOUR) return text.split(" ")[0];
-    return text.split(" ")[1] === "00:00" ? text : text.split(" ")[1];
+  /** HH:mm, the date at midnight (with the time where there is room for it), the date alone for steps of days. */
+  function tickLabel(ms, step, narrow) {
+    const [day, time] = FL.fmtShort(ms).split(" "); // MM/DD HH:mm
+    if (step >= 24 * HOUR || (narrow && time === "00:00")) return day;
+    return time === "00:00" ? `${day} ${time}` : time;
+  }
+
+  /* Drawn at the width of its card, never wider: on a wide screen the lane names sit left of the bars (the chart
+     scales with the card); below NARROW px (a phone) each name sits on its own line above its bar, drawn in real
+     pixels so the text stays legible, with fewer ticks. Drawn again whenever the card changes width. */
+  const NARROW = 760;
+  let drawn = { data: null, width: 0 };
+
+  /** Geometry in viewBox units: W wide; bars from LABEL to W - RIGHT; a lane's name at NAME_X, NAME_Y in its ROW,
+   * at most NAME_ROOM long; its bars BAR high from BAR_Y; a tick every TICK_PX at most. */
+  function layout(width) {
+    if (width >= NARROW) {
+      return { narrow: false, W: 1100, LABEL: 250, RIGHT: 12, TOP: 28, ROW: 34, BAR: 18, NAME_X: 8, NAME_Y: 22,
+        NAME_ROOM: 234, BAR_Y: 8, TICK_PX: 100 };
+    }
+    const W = Math.max(120, Math.floor(width));
+    return { narrow: true, W, LABEL: 6, RIGHT: 10, TOP: 24, ROW: 46, BAR: 16, NAME_X: 6, NAME_Y: 15,
+      NAME_ROOM: W - 12, BAR_Y: 22, TICK_PX: 64 };
+  }
+
+  /** Shorten the lane names that would run into the bars (wide) or out of the card (narrow), "…" at the end. */
+  function fitNames(svg, room) {
+    for (const name of svg.querySelectorAll(".lane-label")) {
+      const full = name.textContent;
+      let keep = full.length;
+      while (keep > 1 && name.getComputedTextLength() > room) {
+        keep -= 1;
+        name.textContent = full.slice(0, keep) + "…";
+      }
+    }
   }
 
   function drawTimeline(data) {
     const chart = $("timeline-chart");
+    drawn = { data, width: chart.clientWidth };
     const since = Date.parse(data.since);
     const until = Date.parse(data.until);
     const now = Date.parse(data.now);
@@ -76,19 +108,21 @@
       chart.replaceChildren(el("p", { class: "empty", text: "这段时间没有违停记录。No violations in this range." }));
       return;
     }
-    const W = 1100, LABEL = 250, RIGHT = 12, TOP = 28, ROW = 34, BAR = 18;
+    const { narrow, W, LABEL, RIGHT, TOP, ROW, BAR, NAME_X, NAME_Y, NAME_ROOM, BAR_Y, TICK_PX } = layout(drawn.width);
     const H = TOP + data.lanes.length * ROW + 8;
     const span = Math.max(until - since, MINUTE);
     const x = (ms) => LABEL + ((Math.min(until, Math.max(since, ms)) - since) / span) * (W - LABEL - RIGHT);
-    const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, class: "timeline-svg", role: "img",
-      "aria-label": "区域占用时间线 (zone occupancy timeline)" });
+    const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, class: narrow ? "timeline-svg narrow" : "timeline-svg",
+      role: "img", "aria-label": "区域占用时间线 (zone occupancy timeline)" });
 
-    const step = STEPS.find((s) => span / s <= 10) || STEPS[STEPS.length - 1];
+    const ticks = Math.max(2, Math.min(10, Math.floor((W - LABEL - RIGHT) / TICK_PX)));
+    const step = STEPS.find((s) => span / s <= ticks) || STEPS[STEPS.length - 1];
     const offset = zoneOffset(since);
     const axis = el("g", { class: "axis" });
     for (let t = Math.ceil((since + offset) / step) * step - offset; t <= until; t += step) {
+      const anchor = x(t) < LABEL + 20 ? "start" : x(t) > W - RIGHT - 20 ? "end" : "middle"; // labels stay inside
       axis.append(el("line", { x1: x(t), x2: x(t), y1: TOP - 6, y2: H - 8 }));
-      axis.append(el("text", { x: x(t), y: TOP - 10, "text-anchor": "middle", text: tickLabel(t, step) }));
+      axis.append(el("text", { x: x(t), y: TOP - 10, "text-anchor": anchor, text: tickLabel(t, step, narrow) }));
     }
     svg.append(axis);
 
@@ -98,12 +132,13 @@
       row.append(el("rect", { class: i % 2 ? "stripe odd" : "stripe", x: 0, y, width: W, height: ROW }));
       row.append(el("g", { class: "lane-head" },
         el("title", { text: `${lane.site_name || "未登记"} / ${lane.camera_id} / ${lane.zone_id} (${labels.KIND[lane.zone_kind] || lane.zone_kind})` }),
-        el("text", { class: "lane-label", x: 8, y: y + ROW / 2 + 5, text: `${lane.camera_name || lane.camera_id} · ${lane.zone_name}` })));
+        el("text", { class: "lane-label", x: NAME_X, y: y + NAME_Y,
+          text: `${lane.camera_name || lane.camera_id} · ${lane.zone_name}` })));
       for (const s of lane.spans) {
         const start = Date.parse(s.started_at);
         const violation = Date.parse(s.violation_at);
         const end = s.ended_at ? Date.parse(s.ended_at) : Math.min(now, until);
-        const by = y + (ROW - BAR) / 2;
+        const by = y + BAR_Y;
         const tip = `${labels.CLASS[s.object_class] || s.object_class} · 开始 ${fmtTime(start)} · 违停 ${fmtTime(violation)} · `
           + (s.ended_at ? `结束 ${fmtTime(end)}（共 ${fmtDuration((end - start) / 1000)}）` : "仍在占用 (ongoing)")
           + ` · ${labels.REVIEW[s.review_status] || s.review_status}`;
@@ -124,8 +159,13 @@
       svg.append(el("line", { class: "now", x1: x(now), x2: x(now), y1: TOP - 4, y2: H - 4 }));
     }
     chart.replaceChildren(svg);
-    chart.scrollLeft = chart.scrollWidth; // a narrow screen scrolls the chart: start at now, where things happen
+    fitNames(svg, NAME_ROOM);
   }
+
+  // any change of the card's width (the window, a scroll bar appearing): drawn again at the new width
+  new ResizeObserver(() => {
+    if (drawn.data && $("timeline-chart").clientWidth !== drawn.width) drawTimeline(drawn.data);
+  }).observe($("timeline-chart"));
 
   async function loadTimeline() {
     const hours = $("timeline-hours").value;

@@ -8,7 +8,7 @@ const FLF = (() => {
 
   /** [{zh, en}] for an error answer: Chinese from detail_zh, English from detail. */
   function refusals(response) {
-    const english = FL.problems(response.data);
+    const english = FL.english(response.data);
     const chinese = (response.data && Array.isArray(response.data.detail_zh)) ? response.data.detail_zh : [];
     if (response.status === 0) return [{ zh: "网络错误，无法连接服务器", en: "network error" }];
     return english.map((en, i) => ({ zh: chinese[i] || "服务器拒绝了请求", en }));

@@ -18,9 +18,12 @@
         location.assign(next);
         return;
       }
+      // a lockout (429) says how long to wait, in the Chinese the server sends beside its English
+      const answer = await response.json().catch(() => null);
+      const chinese = answer && Array.isArray(answer.detail_zh) ? answer.detail_zh.join("；") : "";
       error.textContent = response.status === 401
         ? "用户名或密码错误。Wrong username or password."
-        : `登录失败 (${response.status})。Login failed.`;
+        : `${chinese || "登录失败"} (${response.status})。Login failed.`;
     } catch (e) {
       error.textContent = "无法连接服务器。Cannot reach the server.";
     }

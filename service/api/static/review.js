@@ -85,15 +85,27 @@
     $("detail-timeline").replaceChildren(bar, points, summary);
   }
 
+  /* Evidence recorded before the installation signed evidence and sealed afterwards (`firelane seal`): its
+     signature vouches for the files from the sealing on, not from when they were recorded. */
+  function sealedLater(v) {
+    if (!v.sealed_later_at) return null;
+    return el("span", {
+      class: "sealed-later", dataset: { sealedAt: v.sealed_later_at },
+      title: "录制时本系统尚未启用证据签名，补签时核对了文件与清单一致；签名只能证明补签之后未被改动。" +
+        " Recorded before evidence was signed: its files were checked against the manifest when sealed, not when recorded.",
+      text: `事后补签 · sealed later at ${fmtTime(v.sealed_later_at)}`,
+    });
+  }
+
   function renderDetail(v) {
     FL.show($("detail"), true);
     $("detail-title").replaceChildren(queueTitle(v), " ", el("code", { text: v.id }));
     const intact = v.integrity.length === 0;
     $("integrity").className = `integrity ${intact ? "ok" : "failed"}`;
     $("integrity").replaceChildren(...(intact
-      ? [el("strong", { text: "✓ 证据完整，已签名 Evidence intact and signed" })]
-      : [el("strong", { text: "⚠ 证据校验失败，不可导出 Evidence failed its check:" }),
-        el("ul", {}, v.integrity.map((problem) => el("li", { text: problem })))]));
+      ? [el("strong", { text: "✓ 证据完整，已签名 Evidence intact and signed" }), sealedLater(v)]
+      : [el("strong", { text: "⚠ 证据校验失败，不可导出 Evidence failed its check:" }), sealedLater(v),
+        el("ul", {}, v.integrity.map((problem) => el("li", { text: problem })))]).filter(Boolean));
     $("detail-facts").replaceChildren(
       ...fact("站点 Site", v.site_name || v.site_code || "未登记摄像头"),
       ...fact("摄像头 Camera", `${v.camera_name || ""} (${v.camera_id})`),
