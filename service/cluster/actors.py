@@ -149,7 +149,7 @@ class _GroupCamera:
         return waiting
 
 
-@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=8)
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=16)  # adds wait for each other
 class CameraGroupActor:
     """A small group of cameras on whichever node Ray placed it (``service.cluster.groups`` says which share an
     actor): each camera a ``CameraWorker`` thread with its own node-local spool, all of them the node's detector."""
