@@ -125,6 +125,23 @@ def test_a_group_whose_node_dies_mid_violation_goes_on_elsewhere_with_the_same_v
                           what="the other camera of the group to go on")
     assert (going_on["group"], going_on["node_id"]) == (edited["group"], edited["node_id"])
 
+    # the supervisor restarted by Ray learns the group back from its actor and leaves the camera running
+    started = f"camera {camera_id} runs in group"
+    starts_before = ray_cluster.firelane_log().count(started)
+    ray.kill(supervisor, no_restart=False)
+
+    def running_after_restart():
+        try:
+            return running()
+        except ray.exceptions.RayError:  # the supervisor is restarting
+            return None
+
+    adopted = wait_until(lambda: (s := running_after_restart()) and s["frames"] > going_on["frames"] and s, 120,
+                         interval=1.0, what="the restarted supervisor to report the camera again")
+    assert (adopted["group"], adopted["node_id"]) == (going_on["group"], going_on["node_id"]), "not started anew"
+    time.sleep(2 * 3.0)  # two reconciliations: a second copy of the camera would be started by now
+    assert ray_cluster.firelane_log().count(started) == starts_before, "no second copy of the camera started"
+
 
 def _supervisor(ray):
     try:

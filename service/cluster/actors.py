@@ -460,6 +460,7 @@ class ClusterSupervisor:
     def _stop_group(self, group: str, end_open: bool) -> None:
         actor = self.groups.pop(group)
         self._heard.pop(group, None)
+        self.statuses = {c: status for c, status in self.statuses.items() if status["group"] != group}
         try:
             waiting = ray.get(actor.stop.remote(end_open), timeout=CALL_TIMEOUT_S)
             if waiting:
