@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     node_dir: Path | None = Field(None, description="cluster mode: each node's own folder for its cameras' spools, "
                                   "read on the node (the environment `ray start` ran with); default "
                                   "/var/tmp/firelane-node")
+    ray_cameras_per_actor: int = Field(8, ge=1, le=64, description="cluster mode: cameras one actor runs as threads "
+                                       "of one process (the interpreter and libraries paid once); 1: a process each")
     detector_batch: int = Field(8, ge=1, le=256, description="cluster mode: most frames a node's detector runs at once")
     detector_batch_wait_ms: float = Field(50.0, ge=0, le=2000, description="... and longest a frame waits for more")
 

@@ -1,12 +1,16 @@
-"""The Ray actors of cluster mode: one per camera, one detector per node, one supervisor for the whole cluster.
+"""The Ray actors of cluster mode: one per small group of cameras, one detector per node, one supervisor for the
+whole cluster.
 
-- ``CameraActor`` runs the same ``CameraWorker`` as `firelane serve` does in one process, with its spool on the
-  node's own disk (drained by the actor itself, see ``service.cluster.spools``) and its detector the node's.
-  Ray restarts it (``max_restarts=-1``) when it or its node dies, on another node if need be; it then resumes from
-  the camera's checkpoint in PostgreSQL: an open violation goes on under its id, timers count from capture times.
+- ``CameraGroupActor`` runs up to ``FIRELANE_RAY_CAMERAS_PER_ACTOR`` cameras, each the same ``CameraWorker`` thread
+  as `firelane serve` runs in one process, with its spool on the node's own disk (drained by the actor itself, see
+  ``service.cluster.spools``) and its detector the node's. Which cameras share an actor: ``service.cluster.groups``.
+  Ray restarts it (``max_restarts=-1``) when it or its node dies, on another node if need be; each of its cameras
+  then resumes from its checkpoint in PostgreSQL: an open violation goes on under its id, timers count from capture
+  times.
 - ``NodeDetector``: the model, loaded once per node, serving that node's cameras in dynamic batches.
-- ``ClusterSupervisor`` (named, detached, on the head node) reconciles the camera table with the camera actors
-  every few seconds: starts, stops, moves them and hands them edited zones without a restart.
+- ``ClusterSupervisor`` (named, detached, on the head node) reconciles the camera table with the group actors
+  every few seconds: starts and stops cameras in their groups, moves groups and hands edited zones to a running
+  camera without a restart.
 
 None of them runs the alert dispatchers, the escalation clock or the reports, nor publishes MQTT zone states: those
 belong to the API processes (``service.background``; the zone states are relayed from the shared camera status).
@@ -15,6 +19,7 @@ belong to the API processes (``service.background``; the zone states are relayed
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -29,6 +34,7 @@ from service.camera.spool import Spool
 from service.camera.store import DatabaseStore
 from service.camera.workers import CameraWorker, load_configured_detector, wanted_cameras
 from service.cluster.config import check_cluster_settings
+from service.cluster.groups import group_for_new_camera, group_to_move
 from service.cluster.spools import SpoolLock, drain_orphans, node_spool_root
 from service.db.errors import OutageLog
 from service.db.session import make_engine, session_factory
@@ -38,7 +44,7 @@ from service.signing import ManifestSigner
 log = logging.getLogger(__name__)
 NAMESPACE = "firelane"
 SUPERVISOR = "firelane-supervisor"
-CAMERA_PREFIX = "firelane-camera-"
+GROUP_PREFIX = "firelane-cameras-"
 SYNC_EVERY_S = 3.0
 DRAIN_EVERY_S = 0.5  # a camera's saves reach the database within this (what a dying node can still hold)
 ORPHANS_EVERY_S = 10.0
@@ -62,8 +68,8 @@ def _signer(pem: bytes) -> ManifestSigner:
     return ManifestSigner(serialization.load_pem_private_key(pem, password=None))  # type: ignore[arg-type]
 
 
-def camera_actor_name(camera_id: str) -> str:
-    return f"{CAMERA_PREFIX}{camera_id}"
+def group_actor_name(group: str) -> str:
+    return f"{GROUP_PREFIX}{group}"
 
 
 def detector_actor_name(node_id: str) -> str:
@@ -114,31 +120,71 @@ class RemoteDetector:
         return ray.get(self.handle.detect.remote(image, imgsz), timeout=self.timeout_s)
 
 
-@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=4)
-class CameraActor:
-    """One camera on whichever node Ray placed it: its worker, its node-local spool, its node's detector."""
+class _GroupCamera:
+    """One camera of a group actor: its worker thread, its node-local spool and the lock that makes it its own."""
 
-    def __init__(self, camera_id: str, settings: Settings, key_pem: bytes):
+    def __init__(self, lock: SpoolLock, store: DatabaseStore, worker: CameraWorker):
+        self.lock, self.store, self.worker = lock, store, worker
+
+    def status(self) -> dict[str, Any]:
+        status = self.worker.status
+        return {"source_url": self.worker.source_url, "fps": self.worker.fps,
+                "recording_start": self.worker.recording_start,
+                "state": status.state, "frames": status.frames, "last_frame_at": status.last_frame_at,
+                "error": status.error, "zone_version": status.zone_version, "objects": status.objects,
+                "zones": status.zones, "waiting_in_spool": self.store.pending}
+
+    def drain(self, drain_s: float) -> int:
+        """Hand the stopped camera's saves to the database; how many still wait in the node's spool after
+        ``drain_s`` (the next camera actor of this node drains them)."""
+        self.worker.join(timeout=30)
+        deadline = time.monotonic() + drain_s
+        while True:
+            self.store.flush(force=True)
+            if not self.store.pending or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
+        waiting = self.store.pending
+        self.lock.release()
+        return waiting
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=16)  # adds wait for each other
+class CameraGroupActor:
+    """A small group of cameras on whichever node Ray placed it (``service.cluster.groups`` says which share an
+    actor): each camera a ``CameraWorker`` thread with its own node-local spool, all of them the node's detector."""
+
+    def __init__(self, group: str, camera_ids: list[str], settings: Settings, key_pem: bytes):
         _log_to_stderr()
-        self.camera_id = camera_id
+        self.group = group
+        self.settings = settings
+        self.signer = _signer(key_pem)
         self.node_id = ray.get_runtime_context().get_node_id()
         self.spool_root = node_spool_root()
-        self.folder = self.spool_root / camera_id
-        self._lock = SpoolLock(self.folder)
-        if not self._lock.acquire(timeout_s=60):  # the previous process of this camera on this node is still going
-            raise RuntimeError(f"camera {camera_id}: spool {self.folder} is held by another process")
         self.engine = make_engine(settings.database_url)
-        self.store = DatabaseStore(engine=self.engine, spool=Spool(self.folder), inline=False)
-        camera = self._camera(camera_id)
-        detector = RemoteDetector(node_detector(self.node_id, settings))
-        self.worker = CameraWorker(camera_id, camera.source_url, camera.fps, camera.zones, camera.zone_version,
-                                   detector, self.store, settings, _signer(key_pem),
-                                   recording_start=camera.recording_start)
+        self.detector = RemoteDetector(node_detector(self.node_id, settings))
+        self.cameras: dict[str, _GroupCamera] = {}
+        self._changing = threading.Lock()  # one camera added or removed at a time
         self._stop = threading.Event()
-        self._drainer = threading.Thread(target=self._drain_loop, name=f"spool-{camera_id}", daemon=True)
+        for camera_id in self._members(camera_ids):
+            try:
+                self.add(camera_id)
+            except Exception as error:  # noqa: BLE001 - the others run; the supervisor adds it again
+                log.warning("group %s: camera %s did not start: %s", group, camera_id, error)
+        self._drainer = threading.Thread(target=self._drain_loop, name=f"spools-{group}", daemon=True)
         self._drainer.start()
-        self.worker.start()
-        log.info("camera %s runs on node %s", camera_id, self.node_id[:12])
+        log.info("camera group %s runs on node %s: %s", group, self.node_id[:12], ", ".join(self.cameras) or "-")
+
+    def _members(self, given: list[str]) -> list[str]:
+        """The cameras the group has now: a restarted actor asks the supervisor, as cameras may have joined or
+        left since Ray made it with ``given``."""
+        try:
+            supervisor = ray.get_actor(SUPERVISOR, namespace=NAMESPACE)
+            found = ray.get(supervisor.members.remote(self.group), timeout=10)
+        except Exception as error:  # noqa: BLE001 - no supervisor (yet): the supervisor adds the rest later
+            log.warning("group %s: supervisor not asked for its cameras (%s)", self.group, str(error)[:200])
+            return given
+        return given if found is None else found
 
     def _camera(self, camera_id: str, wait_s: float = 120.0):
         """The camera as the database has it now (a restarted actor takes the zones edited since it was made)."""
@@ -158,49 +204,77 @@ class CameraActor:
             raise RuntimeError(f"camera {camera_id} cannot run: {problems.get(camera_id, 'not enabled')}")
         return wanted[camera_id]
 
+    def add(self, camera_id: str) -> None:
+        """Start a camera in this group, resuming from its checkpoint (one already running: nothing to do)."""
+        with self._changing:
+            if camera_id in self.cameras:
+                return
+            camera = self._camera(camera_id)
+            folder = self.spool_root / camera_id
+            lock = SpoolLock(folder)
+            if not lock.acquire(timeout_s=60):  # the camera's previous process on this node is still going
+                raise RuntimeError(f"camera {camera_id}: spool {folder} is held by another process")
+            store = DatabaseStore(engine=self.engine, spool=Spool(folder), inline=False)
+            worker = CameraWorker(camera_id, camera.source_url, camera.fps, camera.zones, camera.zone_version,
+                                  self.detector, store, self.settings, self.signer,
+                                  recording_start=camera.recording_start)
+            self.cameras[camera_id] = _GroupCamera(lock, store, worker)
+            worker.start()
+        log.info("camera %s runs in group %s on node %s", camera_id, self.group, self.node_id[:12])
+
+    def remove(self, camera_id: str, end_open: bool, drain_s: float = 20.0) -> int:
+        """Stop one camera (checkpointed, or its open violations ended); the others go on. Returns how many of its
+        saves still wait in the node's spool."""
+        with self._changing:
+            member = self.cameras.pop(camera_id, None)
+        if member is None:
+            return 0
+        member.worker.stop(end_open=end_open)
+        return member.drain(drain_s)
+
     def _drain_loop(self) -> None:
         next_orphans = 0.0
         while not self._stop.wait(DRAIN_EVERY_S):
-            try:
-                self.store.flush()
-                if time.monotonic() >= next_orphans:
-                    next_orphans = time.monotonic() + ORPHANS_EVERY_S
-                    drain_orphans(self.spool_root, self.engine, held=self.folder)
-            except Exception:  # noqa: BLE001 - retried next round; the entries stay on disk
-                log.exception("camera %s: spool drain failed", self.camera_id)
+            members = list(self.cameras.items())
+            for camera_id, member in members:
+                try:
+                    member.store.flush()
+                except Exception:  # noqa: BLE001 - retried next round; the entries stay on disk
+                    log.exception("camera %s: spool drain failed", camera_id)
+            if time.monotonic() >= next_orphans:
+                next_orphans = time.monotonic() + ORPHANS_EVERY_S
+                try:
+                    drain_orphans(self.spool_root, self.engine, held={self.spool_root / c for c, _ in members})
+                except Exception:  # noqa: BLE001 - retried next round
+                    log.exception("group %s: draining the spools left on this node failed", self.group)
 
     def status(self) -> dict[str, Any]:
-        status = self.worker.status
-        return {"node_id": self.node_id, "source_url": self.worker.source_url, "fps": self.worker.fps,
-                "recording_start": self.worker.recording_start,
-                "state": status.state, "frames": status.frames, "last_frame_at": status.last_frame_at,
-                "error": status.error, "zone_version": status.zone_version, "objects": status.objects,
-                "zones": status.zones, "waiting_in_spool": self.store.pending}
+        return {"group": self.group, "node_id": self.node_id, "pid": os.getpid(),
+                "cameras": {camera_id: member.status() for camera_id, member in list(self.cameras.items())}}
 
-    def update_zones(self, zones, version: int) -> None:
-        self.worker.update_zones(zones, version)
+    def update_zones(self, camera_id: str, zones, version: int) -> None:
+        if camera_id in self.cameras:
+            self.cameras[camera_id].worker.update_zones(zones, version)
 
     def stop(self, end_open: bool, drain_s: float = 20.0) -> int:
-        """Stop the camera (checkpointed, or its open violations ended) and hand its saves to the database;
-        returns how many still wait in the node's spool (the database did not answer within ``drain_s``)."""
-        self.worker.stop(end_open=end_open)
-        self.worker.join(timeout=30)
+        """Stop every camera of the group at once (see ``remove``); returns how many saves still wait."""
+        with self._changing:
+            members = list(self.cameras.values())
+            self.cameras.clear()
+        for member in members:
+            member.worker.stop(end_open=end_open)
         self._stop.set()
         self._drainer.join(timeout=10)
-        deadline = time.monotonic() + drain_s
-        while True:
-            self.store.flush(force=True)
-            if not self.store.pending or time.monotonic() >= deadline:
-                break
-            time.sleep(0.5)
-        waiting = self.store.pending
-        self._lock.release()  # what still waits is drained by the next camera actor of this node
-        return waiting
+        return sum(member.drain(drain_s) for member in members)
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=8)
 class ClusterSupervisor:
-    """The one reconciler of the cluster (a named, detached actor on the head node; see ``ensure_supervisor``)."""
+    """The one reconciler of the cluster (a named, detached actor on the head node; see ``ensure_supervisor``).
+
+    It holds which cameras each group actor runs (``service.cluster.groups``): those are the groups a restarted
+    group actor asks it for, and a restarted supervisor learns them back from the group actors' statuses.
+    """
 
     def __init__(self, settings: Settings, key_pem: bytes):
         _log_to_stderr()
@@ -209,15 +283,23 @@ class ClusterSupervisor:
         self.key_pem = key_pem
         self.engine = make_engine(settings.database_url)
         self.sessions = session_factory(self.engine)
-        self.cameras: dict[str, Any] = {}  # camera id → its actor handle
-        self.statuses: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, Any] = {}  # group → its actor handle
+        self.groups_members: dict[str, list[str]] = {}  # group → its cameras
+        self.statuses: dict[str, dict[str, Any]] = {}  # camera id → its status, with its group and node
         self.problems: dict[str, str] = {}
         self.site_codes: dict[str, str] = {}
-        self._heard: dict[str, tuple[float, str]] = {}  # camera id → when its actor last answered, from where
+        self._heard: dict[str, tuple[float, str | None]] = {}  # group → when its actor last answered, from where
+        self._answered: set[str] = set()  # the groups that answered this round
+        self._adding: dict[str, Any] = {}  # camera id → its group's `add` call, until it returns
+        self._adopted: set[str] = set()  # groups found running whose cameras are not known yet
         self._mutex = threading.Lock()  # one reconciliation (or move) at a time
-        for name in ray.util.list_named_actors():  # a restarted supervisor adopts the cameras already running
-            if name.startswith(CAMERA_PREFIX):
-                self.cameras[name.removeprefix(CAMERA_PREFIX)] = ray.get_actor(name, namespace=NAMESPACE)
+        for name in ray.util.list_named_actors():  # a restarted supervisor adopts the groups already running
+            if name.startswith(GROUP_PREFIX):
+                group = name.removeprefix(GROUP_PREFIX)
+                self.groups[group] = ray.get_actor(name, namespace=NAMESPACE)
+                self.groups_members[group] = []
+                self._adopted.add(group)
+                self._heard[group] = (time.monotonic(), None)
         threading.Thread(target=self._run, name="cluster-supervisor", daemon=True).start()
 
     def _run(self) -> None:
@@ -235,6 +317,13 @@ class ClusterSupervisor:
         """What the API processes show: each camera's status (with its node), and why others do not run."""
         return {"statuses": dict(self.statuses), "problems": dict(self.problems), "site_codes": dict(self.site_codes)}
 
+    def members(self, group: str) -> list[str] | None:
+        """The cameras of ``group`` (None: a group this supervisor does not know yet); no lock, so a group actor
+        starting while a reconciliation waits on it gets its answer."""
+        if group in self._adopted or group not in self.groups_members:
+            return None
+        return list(self.groups_members[group])
+
     def sync(self) -> None:
         with self._mutex:
             with self.sessions() as session:
@@ -243,101 +332,165 @@ class ClusterSupervisor:
             for node_id in nodes:  # every node's model loaded before a camera needs it (a failover is quick)
                 node_detector(node_id, self.settings)
             self._poll_statuses(nodes)
-            for camera_id in list(self.cameras):
-                camera, status = wanted.get(camera_id), self.statuses.get(camera_id)
-                if camera is None:
-                    self._stop_camera(camera_id, end_open=True)
-                elif status and (status["source_url"], status["fps"], status["recording_start"]) != (
-                        camera.source_url, camera.fps, camera.recording_start):
-                    self._stop_camera(camera_id, end_open=False)  # a new source resumes at once
-                elif status and status["zone_version"] != camera.zone_version:
-                    self.cameras[camera_id].update_zones.remote(camera.zones, camera.zone_version)
+            self._settle_adds()
+            for group, cameras in list(self.groups_members.items()):
+                for camera_id in list(cameras):
+                    camera, status = wanted.get(camera_id), self.statuses.get(camera_id)
+                    if camera is None:
+                        self._remove_camera(camera_id, group, end_open=True)
+                    elif status and (status["source_url"], status["fps"], status["recording_start"]) != (
+                            camera.source_url, camera.fps, camera.recording_start):
+                        self._remove_camera(camera_id, group, end_open=False)  # a new source resumes at once
+                    elif status and status["zone_version"] != camera.zone_version:
+                        self.groups[group].update_zones.remote(camera_id, camera.zones, camera.zone_version)
+                    elif not status and group in self._answered and camera_id not in self._adding:
+                        self._add_to(group, camera_id)  # its start failed, or a restarted actor missed it
+            if self._adopted:  # a camera of a group not heard from yet must not start a second time
+                return
+            running = {camera_id for cameras in self.groups_members.values() for camera_id in cameras}
             for camera_id in wanted:
-                if camera_id not in self.cameras:
-                    self._start_camera(camera_id)
+                if camera_id not in running:
+                    self._add_camera(camera_id, nodes)
             self._rebalance(nodes)
 
     def _poll_statuses(self, nodes: list[str]) -> None:
-        calls = {camera_id: actor.status.remote() for camera_id, actor in self.cameras.items()}
-        for camera_id, call in calls.items():
+        calls = {group: actor.status.remote() for group, actor in self.groups.items()}
+        self._answered = set()
+        statuses: dict[str, dict[str, Any]] = {}
+        for group, call in calls.items():
             try:
-                self.statuses[camera_id] = ray.get(call, timeout=10)
-                self._heard[camera_id] = (time.monotonic(), self.statuses[camera_id]["node_id"])
+                answer = ray.get(call, timeout=10)
             except ray.exceptions.GetTimeoutError:  # starting (loading its model) or restarting: asked again later
-                self.statuses.pop(camera_id, None)
-                heard_at, node_id = self._heard.get(camera_id, (time.monotonic(), None))
-                if node_id is not None and node_id not in nodes and time.monotonic() - heard_at > STRANDED_S:
-                    self._forget(camera_id, "its node is gone and Ray has not restarted it")
+                heard_at, node_id = self._heard.get(group, (time.monotonic(), None))
+                lost = node_id not in nodes if node_id else group in self._adopted
+                if lost and time.monotonic() - heard_at > STRANDED_S:
+                    self._forget(group, "its node is gone and Ray has not restarted it")
+                continue
             except ray.exceptions.ActorUnavailableError:  # restarting
-                self.statuses.pop(camera_id, None)
+                continue
             except (ray.exceptions.RayActorError, ray.exceptions.ActorUnschedulableError) as error:
-                self._forget(camera_id, str(error).splitlines()[0][:200])
+                self._forget(group, str(error).splitlines()[0][:200])
+                continue
+            self._answered.add(group)
+            self._heard[group] = (time.monotonic(), answer["node_id"])
+            if group in self._adopted:
+                self.groups_members[group] = list(answer["cameras"])
+                self._adopted.discard(group)
+            for camera_id, status in answer["cameras"].items():
+                if camera_id in self.groups_members[group]:
+                    statuses[camera_id] = {**status, "node_id": answer["node_id"], "group": group}
+                else:  # removed while the actor restarted: the call that removed it went to the old process
+                    self.groups[group].remove.remote(camera_id, False)
+        self.statuses = statuses
 
-    def _forget(self, camera_id: str, why: str) -> None:
-        """An actor that will not come back (pinned to a node that died, or its start failed): started anew."""
-        log.warning("camera %s: its actor is lost (%s); starting it again", camera_id, why)
-        actor = self.cameras.pop(camera_id)
+    def _settle_adds(self) -> None:
+        for camera_id, call in list(self._adding.items()):
+            if ray.wait([call], timeout=0)[0]:
+                del self._adding[camera_id]
+                try:
+                    ray.get(call)
+                except Exception as error:  # noqa: BLE001 - its group tries again next round
+                    log.warning("camera %s did not start (%s)", camera_id, str(error).splitlines()[0][:200])
+
+    def _add_camera(self, camera_id: str, nodes: list[str]) -> None:
+        nodes_of = {group: node_id for group, (_, node_id) in self._heard.items() if node_id}
+        group = group_for_new_camera(self.groups_members, nodes_of, nodes, self.settings.ray_cameras_per_actor)
+        log.info("camera %s joins group %s", camera_id, group)
+        if group in self.groups:
+            self.groups_members[group].append(camera_id)
+            self._add_to(group, camera_id)
+        else:
+            self.groups_members[group] = [camera_id]
+            self._start_group(group)
+
+    def _add_to(self, group: str, camera_id: str) -> None:
+        self._adding[camera_id] = self.groups[group].add.remote(camera_id)
+
+    def _remove_camera(self, camera_id: str, group: str, end_open: bool) -> None:
+        """Stop one camera; the others of its group go on (the last one stops the group's actor)."""
+        self.groups_members[group].remove(camera_id)
         self.statuses.pop(camera_id, None)
-        self._heard.pop(camera_id, None)
-        ray.kill(actor, no_restart=True)
-        self._wait_name_free(camera_id)
-
-    def _wait_name_free(self, camera_id: str, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:  # its name is free once Ray has buried it
-            try:
-                ray.get_actor(camera_actor_name(camera_id), namespace=NAMESPACE)
-            except ValueError:
-                return
-            time.sleep(0.2)
-
-    def _start_camera(self, camera_id: str, node_id: str | None = None) -> None:
-        """Anywhere (spread over the nodes, restarted by Ray wherever there is room), or on ``node_id`` (a move;
-        Ray's soft affinity does not hold to the node asked for, so it is pinned: if that node dies the actor is
-        lost and ``_poll_statuses`` starts it again, spread)."""
-        strategy = NodeAffinitySchedulingStrategy(node_id, soft=False) if node_id else "SPREAD"
-        self.cameras[camera_id] = CameraActor.options(
-            name=camera_actor_name(camera_id), namespace=NAMESPACE, lifetime="detached",
-            scheduling_strategy=strategy).remote(camera_id, self.settings, self.key_pem)
-        log.info("camera %s started%s", camera_id, f" on node {node_id[:12]}" if node_id else "")
-
-    def _stop_camera(self, camera_id: str, end_open: bool) -> None:
-        actor = self.cameras.pop(camera_id)
-        self.statuses.pop(camera_id, None)
-        self._heard.pop(camera_id, None)
+        self._adding.pop(camera_id, None)
+        if not self.groups_members[group]:
+            del self.groups_members[group]
+            self._stop_group(group, end_open)
+            return
         try:
-            waiting = ray.get(actor.stop.remote(end_open), timeout=CALL_TIMEOUT_S)
+            waiting = ray.get(self.groups[group].remove.remote(camera_id, end_open), timeout=CALL_TIMEOUT_S)
             if waiting:
                 log.warning("camera %s stopped with %d save(s) still in its node's spool", camera_id, waiting)
         except Exception as error:  # noqa: BLE001 - its checkpoint in the database stands
             log.warning("camera %s did not stop cleanly (%s)", camera_id, str(error).splitlines()[0][:200])
-        ray.kill(actor, no_restart=True)
-        self._wait_name_free(camera_id)
 
-    def move(self, camera_id: str, node_id: str) -> None:
-        """Move a running camera to ``node_id``: it checkpoints there, and goes on from the checkpoint here."""
+    def _forget(self, group: str, why: str) -> None:
+        """A group actor that will not come back (pinned to a node that died, or its start failed): its cameras
+        join groups anew (fill-first)."""
+        cameras = self.groups_members.pop(group, [])
+        log.warning("group %s: its actor is lost (%s); its cameras start again: %s", group, why, ", ".join(cameras))
+        actor = self.groups.pop(group)
+        self._heard.pop(group, None)
+        self._adopted.discard(group)
+        for camera_id in cameras:
+            self.statuses.pop(camera_id, None)
+            self._adding.pop(camera_id, None)
+        ray.kill(actor, no_restart=True)
+        self._wait_name_free(group)
+
+    def _wait_name_free(self, group: str, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:  # its name is free once Ray has buried it
+            try:
+                ray.get_actor(group_actor_name(group), namespace=NAMESPACE)
+            except ValueError:
+                return
+            time.sleep(0.2)
+
+    def _start_group(self, group: str, node_id: str | None = None) -> None:
+        """Anywhere (spread over the nodes, restarted by Ray wherever there is room), or on ``node_id`` (a move;
+        Ray's soft affinity does not hold to the node asked for, so it is pinned: if that node dies the actor is
+        lost and ``_poll_statuses`` starts its cameras again, spread)."""
+        strategy = NodeAffinitySchedulingStrategy(node_id, soft=False) if node_id else "SPREAD"
+        cameras = list(self.groups_members[group])
+        self.groups[group] = CameraGroupActor.options(
+            name=group_actor_name(group), namespace=NAMESPACE, lifetime="detached",
+            scheduling_strategy=strategy).remote(group, cameras, self.settings, self.key_pem)
+        self._heard[group] = (time.monotonic(), node_id)
+        log.info("group %s started%s: %s", group, f" on node {node_id[:12]}" if node_id else "", ", ".join(cameras))
+
+    def _stop_group(self, group: str, end_open: bool) -> None:
+        actor = self.groups.pop(group)
+        self._heard.pop(group, None)
+        self.statuses = {c: status for c, status in self.statuses.items() if status["group"] != group}
+        try:
+            waiting = ray.get(actor.stop.remote(end_open), timeout=CALL_TIMEOUT_S)
+            if waiting:
+                log.warning("group %s stopped with %d save(s) still in its node's spools", group, waiting)
+        except Exception as error:  # noqa: BLE001 - its cameras' checkpoints in the database stand
+            log.warning("group %s did not stop cleanly (%s)", group, str(error).splitlines()[0][:200])
+        ray.kill(actor, no_restart=True)
+        self._wait_name_free(group)
+
+    def move(self, group: str, node_id: str) -> None:
+        """Move a running group to ``node_id``: its cameras checkpoint there, and go on from the checkpoints here."""
         with self._mutex:
-            if camera_id not in self.cameras:
-                raise KeyError(f"camera {camera_id} is not running")
-            self._stop_camera(camera_id, end_open=False)
-            self._start_camera(camera_id, node_id)
+            if group not in self.groups or group in self._adopted:
+                raise KeyError(f"group {group} is not running")
+            self._stop_group(group, end_open=False)
+            self._start_group(group, node_id)
 
     def _rebalance(self, nodes: list[str]) -> None:
-        """One camera per round from the busiest node to the idlest, while they differ by two or more (a node
-        that joined takes its share; nodes that came back after a failover too)."""
-        if len(nodes) < 2 or len(self.statuses) < len(self.cameras):
+        """One group per round from the busiest node to the idlest, when that narrows the gap (a node that joined
+        takes its share; nodes that came back after a failover too)."""
+        if self._answered != set(self.groups) or self._adding:
             return
-        load: dict[str, list[str]] = {node_id: [] for node_id in nodes}
-        for camera_id, status in self.statuses.items():
-            if status.get("node_id") in load:
-                load[status["node_id"]].append(camera_id)
-        busiest = max(load, key=lambda n: len(load[n]))
-        idlest = min(load, key=lambda n: len(load[n]))
-        if len(load[busiest]) - len(load[idlest]) >= 2:
-            camera_id = sorted(load[busiest])[0]
-            log.info("moving camera %s from node %s to node %s", camera_id, busiest[:12], idlest[:12])
-            self._stop_camera(camera_id, end_open=False)
-            self._start_camera(camera_id, idlest)
+        nodes_of = {group: self._heard[group][1] for group in self.groups}
+        found = group_to_move(self.groups_members, nodes_of, nodes)
+        if found:
+            group, idlest = found
+            log.info("moving group %s (%d cameras) from node %s to node %s", group,
+                     len(self.groups_members[group]), str(nodes_of[group])[:12], idlest[:12])
+            self._stop_group(group, end_open=False)
+            self._start_group(group, idlest)
 
 
 def connect(address: str) -> None:

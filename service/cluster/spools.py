@@ -14,6 +14,7 @@ import fcntl
 import logging
 import os
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -62,11 +63,11 @@ class SpoolLock:
             self._fd = None
 
 
-def drain_orphans(root: Path, engine: Engine, held: Path | None = None) -> int:
+def drain_orphans(root: Path, engine: Engine, held: Collection[Path] = ()) -> int:
     """Drain the spool folders of this node that no process holds (cameras that moved to another node), but
     ``held``, the caller's own; returns how many entries were taken (applied, or ignored as older)."""
     applied = 0
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p != held) if root.is_dir() else []:
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p not in held) if root.is_dir() else []:
         lock = SpoolLock(folder)
         if not lock.acquire():
             continue
