@@ -61,6 +61,16 @@ def leaders(*servers: ServerProcess) -> list[ServerProcess]:
     return [s for s in servers if s.alive and LEADING in s.log_text()]
 
 
+def two_api_processes(fault_kit: FaultKit, env: dict[str, str]) -> tuple[ServerProcess, ServerProcess]:
+    """Two `serve --no-cameras` on one database, ready, as (leader, follower)."""
+    first = fault_kit.server(env, args=("serve", "--no-cameras"))
+    first.wait_ready(90)
+    second = fault_kit.server(env, args=("serve", "--no-cameras"))
+    second.wait_ready(90)
+    [leader] = wait_until(lambda: leaders(first, second), 30, 0.5, "a leader")
+    return leader, (second if leader is first else first)
+
+
 class RemoteCamera:
     """A camera run elsewhere (a Ray camera actor) as the database sees it: its status with one zone's occupancy,
     reported every 2 s (a real one: on each change and at least every 10 s) until ``stop``."""
@@ -105,14 +115,9 @@ def test_one_process_runs_the_jobs_and_another_takes_over_after_kill_9_deliverin
     env = {"FIRELANE_DATABASE_URL": fresh_pg_url, "FIRELANE_WEBHOOK_URL": receiver.url,
            "FIRELANE_WEBHOOK_SECRET": SECRET, "FIRELANE_WEBHOOK_DEADLINE_S": "60",
            "FIRELANE_WEBHOOK_READ_TIMEOUT_S": "60"}
-    first = fault_kit.server(env, args=("serve", "--no-cameras"))
-    first.wait_ready(90)
-    second = fault_kit.server(env, args=("serve", "--no-cameras"))
-    second.wait_ready(90)
-    [leader] = wait_until(lambda: leaders(first, second), 30, 0.5, "a leader")
-    follower = second if leader is first else first
+    leader, follower = two_api_processes(fault_kit, env)
     time.sleep(5)  # the follower had every chance to run the jobs too
-    assert leaders(first, second) == [leader], "exactly one process runs the jobs"
+    assert leaders(leader, follower) == [leader], "exactly one process runs the jobs"
     camera_id = register_camera(leader, "http://127.0.0.1:9/unused.mjpg").camera_id  # (no process runs cameras)
 
     def answered(violation_id: str) -> list:
@@ -193,12 +198,7 @@ def test_the_leader_relays_the_zone_states_of_a_camera_run_elsewhere_once_across
     leader publishes each change once, the next leader refreshes once after ``kill -9``, and a camera that stops
     reporting is published as stale."""
     env = {"FIRELANE_DATABASE_URL": fresh_pg_url, "FIRELANE_MQTT_HOST": "127.0.0.1", "FIRELANE_MQTT_PORT": "1883"}
-    first = fault_kit.server(env, args=("serve", "--no-cameras"))
-    first.wait_ready(90)
-    second = fault_kit.server(env, args=("serve", "--no-cameras"))
-    second.wait_ready(90)
-    [leader] = wait_until(lambda: leaders(first, second), 30, 0.5, "a leader")
-    follower = second if leader is first else first
+    leader, follower = two_api_processes(fault_kit, env)
     registration = register_camera(leader, "http://127.0.0.1:9/unused.mjpg")  # (no process runs cameras)
     site, camera_id = registration.site_code, registration.camera_id
     topic = f"firelane/{site}/{camera_id}/lane-1/state"
