@@ -579,6 +579,9 @@ def test_evidence_is_checked_whenever_it_is_shown_or_exported(world: World, tmp_
     crop.symlink_to(copy)  # same bytes, but a link
     problems = client.get("/api/violations/vA", headers=police).json()["integrity"]
     assert problems == ["01-begin.jpg: altered (SHA-256 differs)", "crop.jpg: replaced by a link"]
+    chinese = client.get("/api/violations/vA", headers=police).json()["integrity_zh"]
+    assert len(chinese) == 2 and chinese[0] == "01-begin.jpg：已被改动（SHA-256 不符）" and "crop.jpg" in chinese[1]
+    assert all(re.search(r"[\u4e00-\u9fff]", text) for text in chinese), chinese
     refused = client.get("/api/violations/vA/export", headers=police)
     assert refused.status_code == 409 and refused.json()["detail"]["problems"] == problems
     (folder / "manifest.sig").unlink()

@@ -446,6 +446,7 @@ def test_police_reviews_with_evidence(context: BrowserContext, served: Served, c
     with earlier.open("ab") as still:
         still.write(b"\0")
     page.click("#queue-list .queue-item[data-id='vA-earlier']")
+    expect(page.locator("#integrity.failed")).to_contain_text("02-grace.jpg：已被改动")  # Chinese, then English
     expect(page.locator("#integrity.failed")).to_contain_text("02-grace.jpg: altered")
     expect(page.locator("#export-link")).to_be_hidden()
     page.click("#queue-list .queue-item[data-id='vA']")

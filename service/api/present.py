@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from detector.sources import redact_url
+from service.api.messages import translate
 from service.api.schemas import CameraOut, EvidenceOut, ReviewOut, ViolationDetail, ViolationOut
 from service.db.models import Camera, Review, User
 from service.db.violation_search import SitedViolation
@@ -49,4 +50,6 @@ def violation_detail(row: SitedViolation, user: User, review: Review | None, che
     ]
     review_out = ReviewOut.model_validate(review) if review is not None else None
     return ViolationDetail.model_validate({**_violation_fields(row, user), "evidence": evidence, "review": review_out,
-                                          "integrity": check.problems, "sealed_later_at": check.sealed_later_at})
+                                          "integrity": check.problems,
+                                          "integrity_zh": [translate(p) or p for p in check.problems],
+                                          "sealed_later_at": check.sealed_later_at})

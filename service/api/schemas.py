@@ -328,6 +328,8 @@ class ViolationDetail(ViolationOut):
     review: ReviewOut | None
     integrity: list[str] = Field(description="what is wrong with the evidence on disk (altered, missing or linked "
                                  "files, a bad or missing signature); empty: intact and signed")
+    integrity_zh: list[str] = Field(description="the same problems in Chinese, one for one (the English where a "
+                                    "problem has no Chinese text)")
     sealed_later_at: datetime | None = Field(description=(
         "evidence recorded before the installation signed evidence, signed afterwards by `firelane seal` (事后补签): "
         "when; its files were checked against the manifest then, not when recorded. Null: signed when it was "

@@ -105,7 +105,9 @@
     $("integrity").replaceChildren(...(intact
       ? [el("strong", { text: "✓ 证据完整，已签名 Evidence intact and signed" }), sealedLater(v)]
       : [el("strong", { text: "⚠ 证据校验失败，不可导出 Evidence failed its check:" }), sealedLater(v),
-        el("ul", {}, v.integrity.map((problem) => el("li", { text: problem })))]).filter(Boolean));
+        el("ul", {}, v.integrity.map((problem, i) => el("li", {}, [
+          v.integrity_zh[i], v.integrity_zh[i] !== problem ? el("small", { text: ` ${problem}` }) : null,
+        ].filter(Boolean))))]).filter(Boolean));
     $("detail-facts").replaceChildren(
       ...fact("站点 Site", v.site_name || v.site_code || "未登记摄像头"),
       ...fact("摄像头 Camera", `${v.camera_name || ""} (${v.camera_id})`),
