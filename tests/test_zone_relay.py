@@ -111,7 +111,7 @@ def test_relayed_zone_states_once_per_change_stale_and_one_refresh_per_leader(
     everything: Received = []
 
     def relay_once() -> Received:
-        assert relay.relay_once() == 1  # the single-process camera is never read for relaying
+        assert relay.relay_once() == 2  # the single-process camera is relayed only once nobody watches it
         received = published(watcher, mqtt_publisher, site, zone_states)
         everything.extend(received)
         return received
@@ -143,7 +143,10 @@ def test_relayed_zone_states_once_per_change_stale_and_one_refresh_per_leader(
         assert relay_once() == []
         clock.at = overstay + timedelta(seconds=camera_states.STALE_AFTER_S + 1)
         stale = relay_once()
+        here = reported_at(sessions, "cam-here")  # (written before the relay's clock jumped: stale too)
         assert by_topic(stale) == [
+            (f"firelane/{site}/cam-here/lane-a/state",
+             {"occupied": True, "violations": 1, "since": here.isoformat(), "stale": True}),
             (topic % "lane-a", {"occupied": False, "violations": 0, "since": overstay.isoformat(), "stale": True}),
             (topic % "lane-b", {"occupied": True, "violations": 1, "since": overstay.isoformat(), "stale": True})]
         clock.at += timedelta(minutes=10)
@@ -181,11 +184,15 @@ def test_relayed_zone_states_once_per_change_stale_and_one_refresh_per_leader(
             assert message.retain and json.loads(message.payload) == dict(refresh)[topic % "lane-a"]
         finally:
             late.close()
-        assert {t for t, _ in everything} == {topic % "lane-a", topic % "lane-b"}  # cam-here: by its own process
+        # cam-here: by its own process while it watched, by the relay only when it went stale
+        here_topic = f"firelane/{site}/cam-here/lane-a/state"
+        assert {t for t, _ in everything} == {topic % "lane-a", topic % "lane-b", here_topic}
+        assert [s["stale"] for t, s in everything if "/cam-here/" in t] == [True]
     finally:
         zone_states.close()
         watcher.close()
         clear_retained(mqtt_publisher, site, "cam-ray", ["lane-a", "lane-b"])
+        clear_retained(mqtt_publisher, site, "cam-here", ["lane-a"])
 
 
 def test_one_camera_with_an_unpublishable_id_does_not_stop_the_others(
@@ -270,3 +277,42 @@ def test_api_only_leader_relays_while_a_single_process_serve_publishes_its_own(
         watcher.close()
         clear_retained(mqtt_publisher, site, "cam-here", ["lane-a"])
         clear_retained(mqtt_publisher, site, "cam-ray", ["lane-a"])
+
+
+def test_a_single_process_camera_nobody_watches_any_more_is_published_stale_each_time(
+    sessions: sessionmaker[Session], engine: Engine, broker: tuple[str, int], mqtt_publisher: MqttPublisher
+) -> None:
+    """Its own process publishes it while it watches; once that process is gone (no report for STALE_AFTER_S) or
+    the camera is in error, the leader says it is not watched, every time that happens."""
+    site = f"site-{uuid.uuid4().hex[:8]}"
+    seed(sessions, 0, site_code=site, camera_id="cam-here")
+    single = DatabaseStore(engine=engine)
+    topic = f"firelane/{site}/cam-here/lane-a/state"
+    clock = Clock()
+    watcher = Subscriber(*broker, f"firelane/{site}/#")
+    zone_states = ZoneStatePublisher(mqtt_publisher)
+    relay = ZoneStateRelay(sessions, zone_states, clock=clock)
+
+    def relay_once() -> Received:
+        relay.relay_once()
+        return published(watcher, mqtt_publisher, site, zone_states)
+
+    try:
+        single.set_status("cam-here", "running", None, zones=[zone("lane-a", True, 1)], publishes_zone_states=True)
+        assert relay_once() == [], "watched: its own process publishes it"
+        for _ in range(2):  # its process dies, comes back, dies again: stale both times
+            reported = reported_at(sessions, "cam-here")
+            clock.at = reported + timedelta(seconds=camera_states.STALE_AFTER_S + 1)
+            assert relay_once() == [
+                (topic, {"occupied": True, "violations": 1, "since": reported.isoformat(), "stale": True})]
+            clock.at = None
+            single.set_status("cam-here", "running", None, zones=[zone("lane-a", True, 1)], publishes_zone_states=True)
+            assert relay_once() == [], "watched again: its process publishes, the relay lets go"
+        single.set_status("cam-here", "error", "cannot open rtsp://cam/stream", zones=[], publishes_zone_states=True)
+        failed = reported_at(sessions, "cam-here")
+        assert relay_once() == [
+            (topic, {"occupied": True, "violations": 1, "since": failed.isoformat(), "stale": True})]
+    finally:
+        zone_states.close()
+        watcher.close()
+        clear_retained(mqtt_publisher, site, "cam-here", ["lane-a"])

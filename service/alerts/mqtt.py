@@ -216,6 +216,14 @@ class ZoneStatePublisher:
             self._latest[topic] = self._pending[topic] = state  # a queued zone keeps its place in line
             self._changed.notify()
 
+    def forget(self, site_code: str, camera_id: str, zone_ids: list[str]) -> None:
+        """Another publisher has these zones now: their next ``update`` here is a change, whatever it says."""
+        with self._changed:
+            for zone_id in zone_ids:
+                topic = zone_state_topic(site_code, camera_id, zone_id)
+                self._latest.pop(topic, None)
+                self._pending.pop(topic, None)
+
     def _run(self) -> None:
         while not self._closing.is_set():
             with self._changed:

@@ -3,7 +3,9 @@ cluster's leader from the shared camera status (``camera_states``): each zone is
 whichever node runs its camera.
 
 A camera run inside a single-process ``firelane serve`` publishes its own zone states as they change (its row says
-``publishes_zone_states``) and is never relayed: no zone is published twice.
+``publishes_zone_states``) and is not relayed while it watches: no zone is published twice. Once nobody watches it
+(its process died or stopped it, or it is in error) its own process publishes nothing more, so the leader
+publishes its zones as stale, as for any other camera; when it watches again its process takes over.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.alerts.mqtt import ZoneStatePublisher, utc_now
-from service.db.camera_states import WATCHING, ZoneReport, current_state, zone_reports_to_relay
+from service.db.camera_states import WATCHING, ZoneReport, current_state, zone_reports
 from service.db.errors import OutageLog
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ class ZoneStateRelay:
         """Hand every relayed camera's zones to the publisher; how many cameras were read."""
         now = self._clock()
         with self._sessions() as session:
-            reports = zone_reports_to_relay(session)
+            reports = zone_reports(session)
         for report in reports:
             try:
                 self._relay(report, now)
@@ -65,6 +67,10 @@ class ZoneStateRelay:
         if report.zones:
             self._last_zones[report.camera_id] = report.zones
         watching = current_state(report.status, report.status_at, now) in WATCHING
+        if watching and report.publishes_itself:  # its process publishes; a later stale state must go out again
+            self._publisher.forget(report.site_code, report.camera_id,
+                                   [str(z["id"]) for z in self._last_zones.get(report.camera_id, [])])
+            return
         if watching and not report.zones:  # starting: no frame yet, so nothing known about its zones
             return
         for zone in self._last_zones.get(report.camera_id, []):

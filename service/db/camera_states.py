@@ -86,13 +86,15 @@ class ZoneReport:
     status: str
     status_at: datetime
     zones: list[dict[str, Any]]  # as the worker reports them: {"id", "occupied", "violations", ...}
+    publishes_itself: bool = False  # its own process publishes its zone states while it watches
 
 
-def zone_reports_to_relay(session: Session) -> list[ZoneReport]:
-    """Every camera that has reported and whose own process does not publish its zone states."""
-    query = (select(CameraState.camera_id, Site.code, CameraState.status, CameraState.status_at, CameraState.zones)
+def zone_reports(session: Session) -> list[ZoneReport]:
+    """Every camera that has reported, and whether its own process publishes its zone states."""
+    query = (select(CameraState.camera_id, Site.code, CameraState.status, CameraState.status_at, CameraState.zones,
+                    CameraState.publishes_zone_states)
              .join(Camera, Camera.id == CameraState.camera_id).join(Site, Site.id == Camera.site_id)
-             .where(CameraState.status_at.is_not(None), CameraState.publishes_zone_states.is_(False))
+             .where(CameraState.status_at.is_not(None))
              .order_by(CameraState.camera_id))
-    return [ZoneReport(camera_id, site_code, status, status_at, list(zones or []))
-            for camera_id, site_code, status, status_at, zones in session.execute(query)]
+    return [ZoneReport(camera_id, site_code, status, status_at, list(zones or []), bool(publishes))
+            for camera_id, site_code, status, status_at, zones, publishes in session.execute(query)]
