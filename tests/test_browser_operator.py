@@ -129,12 +129,14 @@ def test_operator_sets_up_a_site_in_the_browser(
     assert (camera["frame_width"], camera["frame_height"], camera["fps"]) == (960, 540, 1.0)
     screenshot(page, "test_operator_sets_up_a_site_cameras")
 
-    # a property login for the site
-    page.goto(serving.url + "/ui/users")
+    # a property login for the site, from the sites page's link: role and site come preset, and what is typed
+    # while the page still loads stays
+    page.goto(serving.url + f"/ui/users?role=property&site={site['id']}")
     page.fill("#user-name", "garden-staff")
     page.fill("#user-password", PASSWORD)
-    page.select_option("#user-role", "property")
-    page.select_option("#user-site", str(site["id"]))
+    expect(page.locator("#user-site")).to_have_value(str(site["id"]))
+    expect(page.locator("#user-role")).to_have_value("property")
+    expect(page.locator("#user-name")).to_have_value("garden-staff")
     page.click("#save-user")
     expect(page.locator("#user-status")).to_contain_text("已保存：garden-staff")
     expect(page.locator("#user-rows tr[data-username='garden-staff']")).to_contain_text("花园小区")

@@ -41,7 +41,7 @@
     if (!property) $("user-site").value = "";
   }
 
-  function edit(user, preset = {}) {
+  function edit(user) {
     state.editing = user;
     $("user-form-title").replaceChildren(user ? `编辑用户：${user.username} ` : "新增用户 ",
       el("small", { text: user ? "Edit user" : "New user" }));
@@ -50,8 +50,8 @@
     $("user-password").value = "";
     $("password-label").replaceChildren(user ? "重置密码 " : "密码 ",
       el("small", { text: user ? "New password (leave empty to keep)" : "Password (at least 10 characters)" }));
-    $("user-role").value = user ? user.role : (preset.role || "property");
-    $("user-site").value = user && user.site_id !== null ? String(user.site_id) : (preset.site || "");
+    $("user-role").value = user ? user.role : "property";
+    $("user-site").value = user && user.site_id !== null ? String(user.site_id) : "";
     $("user-active").checked = user ? user.active : true;
     siteFollowsRole();
     FLF.showRefusals($("user-problems"), null);
@@ -89,6 +89,11 @@
   $("user-role").addEventListener("change", siteFollowsRole);
   $("new-user").addEventListener("click", () => edit(null));
 
+  // The first load only applies the link's preset (?role=&site=): what the user typed meanwhile stays.
   const wanted = new URLSearchParams(location.search);
-  load().then(() => edit(null, { role: wanted.get("role") || undefined, site: wanted.get("site") || undefined }));
+  load().then(() => {
+    if (wanted.get("role")) $("user-role").value = wanted.get("role");
+    if (wanted.get("site")) $("user-site").value = wanted.get("site");
+    siteFollowsRole();
+  });
 })();
