@@ -4,7 +4,8 @@ weekly reports and the MQTT zone states of cameras that run elsewhere.
 
 MQTT zone states are published once per zone in the cluster: a process whose cameras run in it publishes theirs
 directly from the camera loops; the others (Ray camera actors) are relayed by the leader from the shared camera
-status (service.alerts.zone_relay), which skips cameras that publish their own.
+status (service.alerts.zone_relay), which skips cameras that publish their own. The leader also clears the
+retained states of zones that no longer exist (service.alerts.zone_sweep).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.alerts.dispatcher import dispatchers_from_settings
+from service.alerts.dispatcher import dispatchers_from_settings, mqtt_publisher
 from service.alerts.mqtt import MqttPublisher, ZoneStatePublisher
 from service.alerts.zone_relay import ZoneStateRelay
+from service.alerts.zone_sweep import RetainedZoneSweep
 from service.leader import Leadership
 from service.settings import Settings
 from service.camera.workers import WorkerSupervisor, load_configured_detector
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from service.cluster.cameras import ClusterCameras
 
 log = logging.getLogger(__name__)
+ZONE_STATES_DRAIN_S = 3.0  # at shutdown, how long queued zone states may take to reach the broker
 
 
 class BackgroundServices:
@@ -58,8 +61,9 @@ class BackgroundServices:
     def _load_detector(self):
         return load_configured_detector(self.settings)
 
-    def _zone_state(self, camera_id: str, zones: list[dict]) -> None:
-        """Retained MQTT state per zone, so a dashboard that connects later sees each lane at once.
+    def _zone_state(self, camera_id: str, zones: list[dict], stale: bool = False) -> None:
+        """Retained MQTT state per zone, so a dashboard that connects later sees each lane at once; ``stale`` when
+        the camera stopped being watched (its worker lost the stream, failed or stopped).
 
         Called from the camera loop: it only hands the states over, whatever the broker does.
         """
@@ -68,7 +72,7 @@ class BackgroundServices:
             return
         for zone in zones:
             self.zone_states.update(site_code, camera_id, zone["id"], occupied=zone["occupied"],
-                                    violations=zone["violations"])
+                                    violations=zone["violations"], stale=stale)
 
     def start(self) -> None:
         targets = [("leader-election", lambda stop: self.leadership.run_forever(stop, self._lead))]
@@ -94,6 +98,11 @@ class BackgroundServices:
             relayed_states = ZoneStatePublisher(self.mqtt)  # this term's: a new leader publishes every zone afresh
             relay = ZoneStateRelay(sessions, relayed_states)
             loop_jobs.append(("zone-state-relay", lambda stop: relay.run_forever(stop, s.zone_state_relay_s)))
+        sweep_mqtt: MqttPublisher | None = None
+        if self.mqtt is not None:  # the retained states of deleted zones go (its own connection, this term only)
+            sweep_mqtt = mqtt_publisher(s, "sweep")
+            sweep = RetainedZoneSweep(sessions, sweep_mqtt)
+            loop_jobs.append(("zone-state-sweep", lambda stop: sweep.run_forever(stop, s.zone_state_sweep_s)))
         outbox_jobs = [(f"outbox-{d.channel}", d.run_forever) for d in self.dispatchers]
         threads = [threading.Thread(target=target, args=(lost,), name=name, daemon=True)
                    for name, target in (*outbox_jobs, *loop_jobs)]
@@ -103,12 +112,14 @@ class BackgroundServices:
             thread.join()
         if relayed_states is not None:
             relayed_states.close()
+        if sweep_mqtt is not None:
+            sweep_mqtt.close()
 
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=20)
-        if self.zone_states is not None:
-            self.zone_states.close()
+        if self.zone_states is not None:  # the stopped cameras' zones went out stale: let them reach the broker
+            self.zone_states.close(drain_s=ZONE_STATES_DRAIN_S)
         for dispatcher in self.dispatchers:
             dispatcher.sender.close()

@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     mqtt_ack_timeout_s: float = Field(5.0, gt=0, description="... and this long for its PUBACK")
     zone_state_relay_s: float = Field(1.0, gt=0, le=60, description="how often the leader reads the shared camera "
                                       "status to relay the zone states of cameras run elsewhere (Ray) to MQTT")
+    zone_state_sweep_s: float = Field(30.0, gt=0, le=3600, description="how often the leader clears the retained "
+                                      "MQTT states of zones that no longer exist (deleted zone or camera, moved "
+                                      "camera)")
 
     # closing the loop (service.closed_loop): escalation, repeat offenders, hotspots, weekly reports
     escalation_interval_s: float = Field(30.0, gt=0, description="how often firelane serve escalates overdue alerts")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
+from faultkit import MjpegServer
 from sqlalchemy import select
 
 from service.db import camera_states
@@ -44,9 +46,9 @@ def test_supervisor_runs_cameras_applies_zone_edits_and_isolates_failures(tmp_pa
         session.add(ZoneVersion(camera_id="broken", version=1, document={**zones, "camera_id": "broken"}))
         session.add(ZoneVersion(camera_id="off", version=1, document={**zones, "camera_id": "off"}))
 
-    states: list[tuple[str, list[dict]]] = []
+    states: list[tuple[str, list[dict], bool]] = []
     supervisor = WorkerSupervisor(Settings(out_dir=tmp_path), engine, lambda: ssd,
-                                  on_zone_state=lambda camera, zs: states.append((camera, zs)))
+                                  on_zone_state=lambda camera, zs, stale=False: states.append((camera, zs, stale)))
     supervisor.sync()
     assert set(supervisor.workers) == {"demo-gate-3", "broken"}  # the disabled camera gets no worker
 
@@ -74,7 +76,12 @@ def test_supervisor_runs_cameras_applies_zone_edits_and_isolates_failures(tmp_pa
         assert channels == ["mqtt", "webhook"]
     assert (tmp_path / "evidence" / violation.evidence_dir / "manifest.json").exists()
     assert worker.snapshot_path.exists()
-    assert any(z["occupied"] for camera, zs in states if camera == "demo-gate-3" for z in zs)
+    published = [(zs, stale) for camera, zs, stale in states if camera == "demo-gate-3"]
+    assert any(z["occupied"] for zs, _ in published for z in zs)
+    # the file ended: nobody watches the lane any more, and its zones say so once, as last seen
+    assert [stale for _, stale in published] == [False] * (len(published) - 1) + [True]
+    assert published[-1][0] == published[-2][0] == worker.status.zones
+    assert not any(camera == "broken" for camera, _, _ in states)  # it never watched: nothing to call stale
     with sessions() as session:  # its worker publishes its zone states itself: the cluster's leader must not relay
         assert camera_states.get_status(session, "demo-gate-3").publishes_zone_states is True
 
@@ -84,3 +91,38 @@ def test_supervisor_runs_cameras_applies_zone_edits_and_isolates_failures(tmp_pa
     assert "broken" not in supervisor.workers
     supervisor.stop_all()
     engine.dispose()
+
+
+def test_a_lost_stream_publishes_its_zones_stale_then_afresh_when_it_is_back(tmp_path, ssd):
+    """A camera whose own process publishes its MQTT zone states: when the stream drops, its zones go out once as
+    stale (occupancy as last seen); when the stream is back they go out fresh again, though nothing changed."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'firelane.db'}")
+    upgrade(engine)
+    sessions = session_factory(engine)
+    zones = json.loads((SAMPLES / "fire-lane-demo.zones.json").read_text("utf-8"))
+    empty_lane = np.full((540, 960, 3), 90, np.uint8)
+    states: list[tuple[list[dict], bool]] = []
+    with MjpegServer(empty_lane, fps=5, noise=3) as camera:
+        with sessions.begin() as session:
+            site = Site(code="garden-2", name="花园小区")
+            session.add(site)
+            session.flush()
+            session.add(Camera(id="gate", site_id=site.id, name="东门", source_url=camera.url, fps=2.0))
+            session.flush()
+            session.add(ZoneVersion(camera_id="gate", version=1, document={**zones, "camera_id": "gate"}))
+        supervisor = WorkerSupervisor(Settings(out_dir=tmp_path), engine, lambda: ssd,
+                                      on_zone_state=lambda _, zs, stale=False: states.append((zs, stale)))
+        try:
+            supervisor.sync()
+            assert wait_for(lambda: states, 60), "the running camera published its zones"
+            assert states == [(states[0][0], False)] and states[0][0]
+            camera.stop()  # the camera goes off the network
+            assert wait_for(lambda: len(states) >= 2, 30), supervisor.status("gate")
+            assert states[1] == (states[0][0], True)
+            camera.start()
+            assert wait_for(lambda: len(states) >= 3, 60), supervisor.status("gate")
+            assert states[2] == (states[0][0], False) and supervisor.status("gate").state == "running"
+        finally:
+            supervisor.stop_all()
+            engine.dispose()
+    assert states[-1] == (states[0][0], True)  # stopped: not watched any more

@@ -27,10 +27,11 @@ from test_alerts import (  # noqa: F401 (broker and sessions are fixtures)
 
 from service.alerts import MqttPublisher, ZoneStatePublisher
 from service.alerts.zone_relay import ZoneStateRelay
+from service.alerts.zone_sweep import RetainedZoneSweep
 from service.background import BackgroundServices
 from service.camera.store import DatabaseStore
 from service.db import camera_states
-from service.db.models import Camera, Site
+from service.db.models import Camera, Site, ZoneVersion
 from service.settings import Settings
 
 Received = list[tuple[str, dict[str, Any]]]
@@ -316,3 +317,76 @@ def test_a_single_process_camera_nobody_watches_any_more_is_published_stale_each
         zone_states.close()
         watcher.close()
         clear_retained(mqtt_publisher, site, "cam-here", ["lane-a"])
+
+
+def retained(broker: tuple[str, int], topic_filter: str) -> set[str]:
+    """The topics a subscriber that connects now is sent a retained state for."""
+    late = Subscriber(*broker, topic_filter)
+    topics = set()
+    try:
+        while True:
+            message = late.next(timeout=1)
+            if message.retain:  # not what is published meanwhile
+                assert message.payload
+                topics.add(message.topic)
+    except queue.Empty:
+        return topics
+    finally:
+        late.close()
+
+
+def test_leader_clears_the_retained_states_of_zones_that_are_gone_and_only_those(
+    sessions: sessionmaker[Session], broker: tuple[str, int], mqtt_publisher: MqttPublisher
+) -> None:
+    """A zone deleted from a camera's zones, a camera moved to another site, a camera that no longer exists: their
+    retained states are cleared. Configured zones, and topics under site codes this installation does not have
+    (another installation on the same broker), stay."""
+    here, there, foreign = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("site", "site", "other"))
+    seed(sessions, 0, site_code=here, camera_id="cam-a")
+    add_camera(sessions, here, "cam-b")
+    seed(sessions, 0, site_code=there, camera_id="cam-c")
+    with sessions.begin() as session:
+        session.add(ZoneVersion(camera_id="cam-a", version=1, document={"zones": [{"id": "lane-a"}, {"id": "lane-b"}]}))
+        session.add(ZoneVersion(camera_id="cam-b", version=1, document={"zones": [{"id": "lane-a"}]}))
+    states = {f"firelane/{site}/{camera}/{zone_id}/state": (site, camera, zone_id) for site, camera, zone_id in [
+        (here, "cam-a", "lane-a"), (here, "cam-a", "lane-b"), (here, "cam-b", "lane-a"), (here, "cam-gone", "lane-a"),
+        (foreign, "cam-x", "lane-a")]}
+    for topic in states:
+        assert mqtt_publisher.publish(topic, {"occupied": False, "violations": 0, "stale": False}, retain=True)
+    sweep_mqtt = MqttPublisher(*broker, client_id=f"firelane-test-sweep-{uuid.uuid4().hex[:8]}")
+    try:
+        sweep = RetainedZoneSweep(sessions, sweep_mqtt)
+        gone = f"firelane/{here}/cam-gone/lane-a/state"
+        assert wait_until(lambda: sweep.orphans() == [gone], 10), sweep.orphans()
+        assert sweep.sweep_once() == [gone]
+        assert retained(broker, f"firelane/{here}/#") == {t for t, (site, _, _) in states.items()
+                                                          if site == here and t != gone}
+
+        with sessions.begin() as session:  # lane-b is deleted from cam-a, and cam-b moves to the other site
+            session.add(ZoneVersion(camera_id="cam-a", version=2, document={"zones": [{"id": "lane-a"}]}))
+            session.get(Camera, "cam-b").site_id = session.query(Site).filter_by(code=there).one().id
+        assert sweep.sweep_once() == [f"firelane/{here}/cam-a/lane-b/state", f"firelane/{here}/cam-b/lane-a/state"]
+        assert retained(broker, f"firelane/{here}/#") == {f"firelane/{here}/cam-a/lane-a/state"}
+        assert retained(broker, f"firelane/{foreign}/#") == {f"firelane/{foreign}/cam-x/lane-a/state"}
+        assert sweep.sweep_once() == []  # nothing left to clear
+    finally:
+        sweep_mqtt.close()
+        for site, camera, zone_id in states.values():
+            assert mqtt_publisher.clear_zone_state(site, camera, zone_id)
+
+
+def test_the_leading_serve_runs_the_sweep(
+    sessions: sessionmaker[Session], engine: Engine, broker: tuple[str, int], mqtt_publisher: MqttPublisher,
+    tmp_path: Path
+) -> None:
+    site = f"site-{uuid.uuid4().hex[:8]}"
+    seed(sessions, 0, site_code=site, camera_id="cam-a")  # no zones drawn: any state of its zones is an orphan
+    assert mqtt_publisher.publish(f"firelane/{site}/cam-a/lane-old/state", {"occupied": True}, retain=True)
+    api = BackgroundServices(Settings(_env_file=None, mqtt_host=broker[0], mqtt_port=broker[1], reports_enabled=False,
+                                      out_dir=tmp_path, run_cameras=False, zone_state_sweep_s=0.2), engine, sessions)
+    try:
+        api.start()
+        assert wait_until(lambda: not retained(broker, f"firelane/{site}/#"), 20)
+    finally:
+        api.stop()
+        assert mqtt_publisher.clear_zone_state(site, "cam-a", "lane-old")

@@ -181,6 +181,16 @@ def dead_letters(session: Session, max_attempts: int) -> list[OutboxMessage]:
     return list(session.scalars(query.order_by(OutboxMessage.id)))
 
 
+def mqtt_publisher(settings: Settings, purpose: str = "") -> MqttPublisher:
+    """A connection to the configured broker; ``purpose`` tells a second connection of this process apart."""
+    assert settings.mqtt_host is not None
+    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    client_id = "-".join(filter(None, ("firelane", socket.gethostname(), str(os.getpid()), purpose)))
+    return MqttPublisher(settings.mqtt_host, settings.mqtt_port, client_id, settings.mqtt_username, password,
+                         connect_timeout_s=settings.mqtt_connect_timeout_s,
+                         publish_timeout_s=settings.mqtt_ack_timeout_s)  # unique id: brokers drop duplicates
+
+
 def dispatchers_from_settings(settings: Settings, session_factory: sessionmaker[Session]) -> list[OutboxDispatcher]:
     """The dispatchers the server runs, one per channel; a channel is on when its URL/host is set."""
     senders: list[WebhookSender | MqttPublisher] = []
@@ -192,9 +202,5 @@ def dispatchers_from_settings(settings: Settings, session_factory: sessionmaker[
         senders.append(WebhookSender(settings.webhook_url, settings.webhook_secret.get_secret_value(),
                                      timeout=timeout, deadline_s=settings.webhook_deadline_s))
     if settings.mqtt_host:
-        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-        client_id = f"firelane-{socket.gethostname()}-{os.getpid()}"  # unique: brokers drop duplicate ids
-        senders.append(MqttPublisher(settings.mqtt_host, settings.mqtt_port, client_id, settings.mqtt_username,
-                                     password, connect_timeout_s=settings.mqtt_connect_timeout_s,
-                                     publish_timeout_s=settings.mqtt_ack_timeout_s))
+        senders.append(mqtt_publisher(settings))
     return [OutboxDispatcher(session_factory, sender, max_attempts=settings.outbox_max_attempts) for sender in senders]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,6 +27,9 @@ def _segment(value: str, what: str) -> str:
     if not value or any(c in value for c in "/+#\0"):
         raise ValueError(f"{what} {value!r} cannot be an MQTT topic level")
     return value
+
+
+ZONE_STATES = f"{TOPIC_ROOT}/+/+/+/state"  # every zone state, as a topic filter
 
 
 def zone_state_topic(site_code: str, camera_id: str, zone_id: str) -> str:
@@ -71,6 +75,8 @@ class MqttPublisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
+        self._followed: dict[str, Callable[[str, bytes], None]] = {}  # topic filter → its handler
+        client.on_message = self._on_message
         self._client = client
         client.connect_async(host, port, keepalive_s)
         client.loop_start()  # retries the first connection too, then reconnects after every drop
@@ -79,6 +85,8 @@ class MqttPublisher:
         if reason.is_failure:
             self._failed(f"broker refused the connection: {reason}")
             return
+        for pattern in list(self._followed):  # a new session has no subscriptions (clean start)
+            client.subscribe(pattern, qos=1)
         self._connected.set()
         if self._in_outage:
             self._in_outage = False
@@ -100,6 +108,18 @@ class MqttPublisher:
             self._in_outage = True
             log.warning("MQTT %s:%s: %s; retrying in the background (logged again when it is back)",
                         self.host, self.port, error)
+
+    def follow(self, pattern: str, on_message: Callable[[str, bytes], None]) -> None:
+        """Subscribe to ``pattern`` now and after every reconnect; ``on_message(topic, payload)`` runs on paho's
+        network thread for each message (the retained ones first, right after subscribing)."""
+        self._followed[pattern] = on_message
+        if self.connected:
+            self._client.subscribe(pattern, qos=1)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        for pattern, on_message in list(self._followed.items()):
+            if mqtt.topic_matches_sub(pattern, message.topic):
+                on_message(message.topic, message.payload)
 
     @property
     def connected(self) -> bool:
@@ -245,8 +265,14 @@ class ZoneStatePublisher:
                                 "those zones are published at their next update", self._dropped)
                     self._dropped = 0
 
-    def close(self) -> None:
-        """Stop publishing; states still waiting are dropped (the next process publishes every zone afresh)."""
+    def close(self, drain_s: float = 0.0) -> None:
+        """Stop publishing, after waiting up to ``drain_s`` for the states still queued (a serve that stops says
+        its lanes are no longer watched); what still waits then is dropped (the next process publishes every zone
+        afresh)."""
+        deadline = time.monotonic() + drain_s
+        with self._changed:
+            while self._pending and time.monotonic() < deadline:
+                self._changed.wait(min(0.05, max(0.0, deadline - time.monotonic())))
         self._closing.set()
         with self._changed:
             self._changed.notify()

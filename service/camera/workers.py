@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 from datetime import datetime
 
 import cv2
@@ -55,6 +55,15 @@ class SharedDetector:
     def detect(self, image: np.ndarray, imgsz: int | None = None) -> Detections:
         with self._lock:
             return self._detector.detect(image, imgsz=imgsz)
+
+
+WATCHING_STATES = ("starting", "running")  # the worker sees its camera (reconnecting: the stream is lost)
+
+
+class ZoneStateCallback(Protocol):
+    """Hands a camera's zone states to whoever publishes them (MQTT); ``stale``: nobody watches them now."""
+
+    def __call__(self, camera_id: str, zones: list[dict], stale: bool = False) -> None: ...
 
 
 @dataclass
@@ -103,7 +112,7 @@ class CameraWorker(threading.Thread):
 
     def __init__(self, camera_id: str, source_url: str, fps: float, zones: CameraZones, zone_version: int,
                  detector: SharedDetector, store: DatabaseStore, settings: Settings, signer: ManifestSigner,
-                 on_zone_state: Callable[[str, list[dict]], None] | None = None,
+                 on_zone_state: ZoneStateCallback | None = None,
                  recording_start: datetime | None = None):
         super().__init__(name=f"camera-{camera_id}", daemon=True)
         self.camera_id = camera_id
@@ -121,6 +130,7 @@ class CameraWorker(threading.Thread):
         self._end_open = False
         self._new_zones: tuple[CameraZones, int] | None = None
         self._reported_at = 0.0
+        self._published_stale = False  # its zones went out stale: the next frame publishes them, changed or not
         self.snapshot_path = snapshot_file(settings.out_dir, camera_id)
 
     def update_zones(self, zones: CameraZones, version: int) -> None:
@@ -136,12 +146,18 @@ class CameraWorker(threading.Thread):
     def _set_state(self, state: str, error: str | None = None, report: bool = False) -> None:
         """Written to the shared camera state when it changes, or when ``report`` (zones changed, heartbeat due):
         any API process shows it from there, and the cluster's leader relays the zone states to MQTT unless this
-        worker publishes them itself (``on_zone_state``)."""
+        worker publishes them itself (``on_zone_state``). A worker that publishes them says so when it stops
+        watching (stream lost, error, stopped): its zones go out once more as stale, the occupancy as last seen,
+        so no retained state claims a lane is clear while nobody looks; its next frame publishes them afresh."""
         if (state, error) != (self.status.state, self.status.error) or report:
+            was_watching = self.status.state in WATCHING_STATES
             self.status.state, self.status.error = state, error
             self.store.set_status(self.camera_id, state, error, self.status.last_frame_at, self.status.zones,
                                   publishes_zone_states=self.on_zone_state is not None)
             self._reported_at = time.monotonic()
+            if self.on_zone_state and self.status.zones and was_watching and state not in WATCHING_STATES:
+                self.on_zone_state(self.camera_id, self.status.zones, stale=True)
+                self._published_stale = True
 
     def _open(self):
         if self.source_url.lower().startswith(STREAM_SCHEMES):
@@ -217,9 +233,9 @@ class CameraWorker(threading.Thread):
             if time.monotonic() - last_snapshot >= SNAPSHOT_EVERY_S:
                 self._write_snapshot(frame.image)
                 last_snapshot = time.monotonic()
-            if self.on_zone_state and zone_states != last_state:
+            if self.on_zone_state and (zone_states != last_state or self._published_stale):
                 self.on_zone_state(self.camera_id, zone_states)
-                last_state = zone_states
+                last_state, self._published_stale = zone_states, False
         return source.live
 
     def _write_snapshot(self, image: np.ndarray) -> None:
@@ -287,7 +303,7 @@ def wanted_cameras(session: Session, camera_id: str | None = None) -> CameraPlan
 
 class WorkerSupervisor:
     def __init__(self, settings: Settings, engine: Engine, detector_factory: Callable[[], Detector],
-                 on_zone_state: Callable[[str, list[dict]], None] | None = None):
+                 on_zone_state: ZoneStateCallback | None = None):
         self.settings = settings
         self.engine = engine
         self.sessions: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)

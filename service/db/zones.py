@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from service.db.models import Camera, ZoneVersion
+from service.db.models import Camera, Site, ZoneVersion
 from zones.config import CameraZones, ZoneFileError, parse_zones
 
 
@@ -19,6 +19,24 @@ def current_zones(session: Session, camera_id: str) -> ZoneVersion | None:
         .limit(1)
     )
     return session.scalar(query)
+
+
+def configured_zones(session: Session) -> dict[str, set[tuple[str, str]]]:
+    """Every site's code → the (camera id, zone id) of its cameras' current zones (archived cameras have none)."""
+    latest = (select(ZoneVersion.camera_id, func.max(ZoneVersion.version).label("version"))
+              .group_by(ZoneVersion.camera_id).subquery())
+    query = (select(Site.code, Camera.id, ZoneVersion.document).select_from(Site)
+             .outerjoin(Camera, and_(Camera.site_id == Site.id, Camera.archived_at.is_(None)))
+             .outerjoin(latest, latest.c.camera_id == Camera.id)
+             .outerjoin(ZoneVersion, and_(ZoneVersion.camera_id == latest.c.camera_id,
+                                          ZoneVersion.version == latest.c.version)))
+    configured: dict[str, set[tuple[str, str]]] = {}
+    for site_code, camera_id, document in session.execute(query):
+        zones = configured.setdefault(site_code, set())
+        for zone in (document or {}).get("zones", []) if isinstance(document, dict) else []:
+            if isinstance(zone, dict) and zone.get("id") is not None:
+                zones.add((camera_id, str(zone["id"])))
+    return configured
 
 
 def list_zone_versions(session: Session, camera_id: str) -> list[ZoneVersion]:
