@@ -46,6 +46,41 @@ def _end_to_end(open_source, camera, detector, settings, gate) -> dict:
     }
 
 
+def _shared_end_to_end(open_source, camera: CameraZones, detector: Detector, settings: Settings,
+                       cameras: int) -> dict:
+    """``cameras`` cameras as `firelane serve` runs them: a thread each (the whole path, gated, its own database
+    and evidence), one model behind a lock. While one camera's frame is in the detector the others track, model
+    the lane and write evidence, so the machine's throughput is the detector's, less what they take from it."""
+    from service.camera.workers import SharedDetector
+
+    shared = SharedDetector(detector)
+    reports: list = []
+    errors: list[BaseException] = []
+
+    def one_camera(index: int, out: Path) -> None:
+        try:
+            folder = out / str(index)
+            reports.append(run_camera(open_source(), replace(camera, camera_id=f"{camera.camera_id}-{index}"),
+                                      shared, settings, folder, f"sqlite:///{folder / 'firelane.db'}",
+                                      progress=False, gate_max_skip_s=5.0, tiles="off"))
+        except BaseException as error:  # noqa: BLE001 - reported by the caller
+            errors.append(error)
+
+    with tempfile.TemporaryDirectory(prefix="firelane-bench-") as out:
+        threads = [threading.Thread(target=one_camera, args=(i, Path(out)), daemon=True) for i in range(cameras)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    frames = sum(r.frames for r in reports)
+    return {"cameras": cameras, "frames": frames, "fps": round(frames / seconds, 2),
+            "detector_calls": sum(r.detector_calls for r in reports)}
+
+
 def _raw_fps(detector: Detector, frames: list, imgsz: int | None) -> float:
     started = time.perf_counter()
     for frame in frames:
@@ -100,12 +135,13 @@ def batching(detector: Detector, frames: list, imgsz: int | None, cameras: int =
 
 
 def bench(open_source, camera: CameraZones, detector: Detector, settings: Settings, extra_cameras: int = 3,
-          repeat: int = 3, batch: int = 8, model: Detector | None = None) -> dict:
+          repeat: int = 3, batch: int = 8, model: Detector | None = None, shared_cameras: int = 2) -> dict:
     """``open_source`` makes a fresh ``FrameSource`` each call, so every measurement reads the same frames.
 
     Raw and end-to-end runs alternate ``repeat`` times and each figure is the median, so a slow spell of a shared
     machine does not land on one side of the ratio only. ``model``: the bare model under ``detector`` (zone tiles
-    on), which is what batches across cameras.
+    on), which is what batches across cameras. ``shared_cameras``: that many cameras run the whole path at once
+    on the one model, as in `firelane serve` (0: not measured).
     """
     source: FrameSource = open_source()
     started = time.perf_counter()
@@ -115,14 +151,17 @@ def bench(open_source, camera: CameraZones, detector: Detector, settings: Settin
         raise ValueError("the source gave no frames")
 
     detector.detect(frames[0].image, imgsz=camera.imgsz)  # warm-up: first call compiles / allocates
-    raw_runs, every_runs, gated_runs = [], [], []
+    raw_runs, every_runs, gated_runs, shared_runs = [], [], [], []
     for _ in range(max(1, repeat)):
         raw_runs.append(_raw_fps(detector, frames, camera.imgsz))
         every_runs.append(_end_to_end(open_source, camera, detector, settings, None))
         gated_runs.append(_end_to_end(open_source, camera, detector, settings, 5.0))
+        if shared_cameras:
+            shared_runs.append(_shared_end_to_end(open_source, camera, detector, settings, shared_cameras))
     raw_fps = statistics.median(raw_runs)
     every_frame = sorted(every_runs, key=lambda r: r["fps"])[len(every_runs) // 2]
     gated = sorted(gated_runs, key=lambda r: r["fps"])[len(gated_runs) // 2]
+    shared = sorted(shared_runs, key=lambda r: r["fps"])[len(shared_runs) // 2] if shared_runs else None
 
     # Many cameras on one model: the lock against dynamic batches (first frames only: each camera sends them all)
     batched = batching(model or detector, frames[:16], camera.imgsz, cameras=batch, max_batch=batch, repeat=repeat)
@@ -163,6 +202,8 @@ def bench(open_source, camera: CameraZones, detector: Detector, settings: Settin
         "end_to_end_gated": gated,
         "ratio_end_to_end_to_raw": round(every_frame["fps"] / raw_fps, 3),
         "ratio_gated_to_raw": round(gated["fps"] / raw_fps, 3),
+        "shared_model_gated": shared and {**shared, "runs_fps": [r["fps"] for r in shared_runs],
+                                          "ratio_to_raw": round(shared["fps"] / raw_fps, 3)},
         "detector_calls_saved_by_gating": round(1 - gated["detector_calls"] / max(every_frame["detector_calls"], 1), 3),
         "cameras_at_1fps": {"every_frame": int(1000 // e2e_ms) if e2e_ms else None,
                             "gated": int(1000 // gated_ms) if gated_ms else None},

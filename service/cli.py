@@ -439,7 +439,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
                                  max_imgsz=settings.imgsz)
         layout = detector.layout(camera.frame_size, explicit)[1].to_json()
     result = {**bench(make_source, camera, detector, settings, extra_cameras=args.cameras, repeat=args.repeat,
-                      batch=args.batch, model=model),
+                      batch=args.batch, model=model, shared_cameras=args.shared),
               "imgsz": imgsz, "tiles": layout}
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
@@ -453,6 +453,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     print(f"end to end          {e2e['fps']:7.2f} frames/s  ratio {result['ratio_end_to_end_to_raw']:.2f}")
     print(f"end to end, gated   {gated['fps']:7.2f} frames/s  ratio {result['ratio_gated_to_raw']:.2f}  "
           f"(detector on {gated['detector_calls']} of {gated['frames']} frames)")
+    if shared := result["shared_model_gated"]:
+        print(f"{shared['cameras']} cameras, one model {shared['fps']:7.2f} frames/s in all, gated  ratio "
+              f"{shared['ratio_to_raw']:.2f}  (as serve runs them: a thread each, the model behind a lock)")
     print("ms per frame by stage (every frame / gated):")
     for stage in STAGES:
         print(f"  {stage:<12} {e2e['ms_per_frame_by_stage'][stage]:8.2f} {gated['ms_per_frame_by_stage'][stage]:8.2f}")
@@ -580,6 +583,8 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--start", help="capture time of the first frame")
     benchmark.add_argument("--cameras", type=int, default=3, help="extra cameras sharing the model, for memory")
     benchmark.add_argument("--repeat", type=int, default=3, help="alternate raw and end-to-end runs; medians")
+    benchmark.add_argument("--shared", type=int, default=2, metavar="CAMERAS",
+                           help="also run this many cameras at once on the one model, whole path (0: skip)")
     benchmark.add_argument("--ray", metavar="ADDRESS", help="instead: the detectors of this Ray cluster's nodes, on "
                            "1 to all of its nodes, batched and one frame at a time")
     benchmark.add_argument("--seconds", type=float, default=20.0, help="with --ray: length of each run")

@@ -37,3 +37,6 @@ def test_bench_reports_raw_end_to_end_stages_and_memory(tmp_path, ssd):
     batching = result["batching"]  # 8 cameras on one model: behind a lock, then in dynamic batches
     assert batching["cameras"] == 8 and batching["frames_per_camera"] == 16
     assert batching["lock_fps"] > 0 and batching["batched_fps"] > 0 and 1 <= batching["mean_batch"] <= 8
+    shared = result["shared_model_gated"]  # two cameras at once on the one model, whole path, gated
+    assert (shared["cameras"], shared["frames"], shared["detector_calls"]) == (2, 40, 4)
+    assert shared["fps"] > 0 and shared["ratio_to_raw"] > 0

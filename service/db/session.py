@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,10 +100,13 @@ def alembic_config() -> Config:
     return config
 
 
+_ALEMBIC = threading.Lock()  # alembic's migration context is one global per process: one migration at a time
+
+
 def _migrate(url_or_engine: str | Engine, revision: str, *, down: bool) -> None:
     engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     try:
-        with engine.connect() as connection:
+        with _ALEMBIC, engine.connect() as connection:
             config = alembic_config()
             config.attributes["connection"] = connection
             (command.downgrade if down else command.upgrade)(config, revision)
