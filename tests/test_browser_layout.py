@@ -196,7 +196,8 @@ def test_login_and_refusal_pages_fit_a_phone(browser: Browser, served, console: 
 
 def test_dashboard_timeline_fits_a_phone(browser: Browser, served, console: Console) -> None:  # noqa: ANN001
     """390×844: the zone timeline is drawn at the card's width (names above their bars, real pixels), nothing in the
-    card scrolls or sticks out; it is drawn again when the window changes width."""
+    card scrolls or sticks out; it is drawn again when the window changes width, in real pixels at 1024 and 1280
+    too (scaled, its text was 9 px at 800)."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
     try:
         page = login(context, served, "admin", ADMIN_PASSWORD, "/ui/dashboard", console)
@@ -210,8 +211,13 @@ def test_dashboard_timeline_fits_a_phone(browser: Browser, served, console: Cons
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.locator("#timeline-chart").screenshot(path=str(ARTIFACTS / "operator-dashboard-timeline-390.png"))
 
-        page.set_viewport_size({"width": 1280, "height": 844})  # wide: names left of the bars, the chart scaled
-        expect(page.locator("#timeline-chart svg.timeline-svg:not(.narrow)")).to_have_count(1)
+        for wide in (1024, 1280):  # wide: names left of the bars, still in real pixels (text as legible)
+            page.set_viewport_size({"width": wide, "height": 844})
+            expect(page.locator("#timeline-chart svg.timeline-svg:not(.narrow)")).to_have_count(1)
+            fit = timeline_overflow(page)
+            assert fit["scale"] == pytest.approx(1.0, abs=0.02) and fit["crowded"] == 0, (wide, fit)
+            assert (fit["card"], fit["chart"], fit["page"], fit["out"]) == (0, 0, 0, []), (wide, fit)
+            page.locator("#timeline-chart").screenshot(path=str(ARTIFACTS / f"operator-dashboard-timeline-{wide}.png"))
         page.set_viewport_size({"width": 390, "height": 844})
         expect(page.locator("#timeline-chart svg.timeline-svg.narrow")).to_have_count(1)
         fit = timeline_overflow(page)

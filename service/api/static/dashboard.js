@@ -64,20 +64,21 @@
     return time === "00:00" ? `${day} ${time}` : time;
   }
 
-  /* Drawn at the width of its card, never wider: on a wide screen the lane names sit left of the bars (the chart
-     scales with the card); below NARROW px (a phone) each name sits on its own line above its bar, drawn in real
-     pixels so the text stays legible, with fewer ticks. Drawn again whenever the card changes width. */
+  /* Drawn at the width of its card in real pixels, so its text is the page's size at every width: on a wide screen
+     the lane names sit left of the bars (a quarter of the width, at most 250 px); below NARROW px (a phone) each
+     name sits on its own line above its bar, with fewer ticks. Drawn again whenever the card changes width. */
   const NARROW = 760;
   let drawn = { data: null, width: 0 };
 
   /** Geometry in viewBox units: W wide; bars from LABEL to W - RIGHT; a lane's name at NAME_X, NAME_Y in its ROW,
    * at most NAME_ROOM long; its bars BAR high from BAR_Y; a tick every TICK_PX at most. */
   function layout(width) {
-    if (width >= NARROW) {
-      return { narrow: false, W: 1100, LABEL: 250, RIGHT: 12, TOP: 28, ROW: 34, BAR: 18, NAME_X: 8, NAME_Y: 22,
-        NAME_ROOM: 234, BAR_Y: 8, TICK_PX: 100 };
-    }
     const W = Math.max(120, Math.floor(width));
+    if (width >= NARROW) {
+      const LABEL = Math.min(250, Math.round(W / 4));
+      return { narrow: false, W, LABEL, RIGHT: 12, TOP: 28, ROW: 34, BAR: 18, NAME_X: 8, NAME_Y: 22,
+        NAME_ROOM: LABEL - 16, BAR_Y: 8, TICK_PX: 100 };
+    }
     return { narrow: true, W, LABEL: 6, RIGHT: 10, TOP: 24, ROW: 46, BAR: 16, NAME_X: 6, NAME_Y: 15,
       NAME_ROOM: W - 12, BAR_Y: 22, TICK_PX: 64 };
   }
