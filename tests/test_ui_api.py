@@ -190,19 +190,20 @@ def test_timeline_scoped_and_fitted(world: World) -> None:
     mine = cookie_client(world, "prop-a").get("/api/stats/timeline").json()
     assert [(lane["camera_id"], lane["site_code"]) for lane in mine["lanes"]] == [("camA", "garden-a")]
 
-    # all over long ago (2026-11-02): nothing in the last day, so the window fits the newest violations
+    # all over three days ago: nothing in the last day, so the window fits the newest violations (relative to
+    # today: a fixed date falls out of the longest window, 31 days, a month later)
     from service.db.violations import upsert_violation
 
+    ended = (datetime.now(timezone.utc) - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
     with world.app.state.sessions.begin() as session:
         for vid in ("vA", "vB", "vX"):
-            upsert_violation(session, {"id": vid, "ended_at": datetime(2026, 11, 2, 2, tzinfo=timezone.utc)})
-    if datetime.now(timezone.utc) > datetime(2026, 11, 3, 2, tzinfo=timezone.utc):
-        fitted = admin.get("/api/stats/timeline", params={"hours": 24}).json()
-        assert fitted["fitted"] is True and len(fitted["lanes"]) == 3
-        since, until = datetime.fromisoformat(fitted["since"]), datetime.fromisoformat(fitted["until"])
-        assert since <= datetime(2026, 11, 2, 1, tzinfo=timezone.utc)
-        assert datetime(2026, 11, 2, 2, tzinfo=timezone.utc) <= until < datetime(2026, 11, 2, 3, tzinfo=timezone.utc)
-        assert admin.get("/api/stats/timeline", params={"hours": 24 * 31}).json()["fitted"] is False
+            upsert_violation(session, {"id": vid, "ended_at": ended})
+    fitted = admin.get("/api/stats/timeline", params={"hours": 24}).json()
+    assert fitted["fitted"] is True and len(fitted["lanes"]) == 3
+    since, until = datetime.fromisoformat(fitted["since"]), datetime.fromisoformat(fitted["until"])
+    assert since <= datetime(2026, 11, 2, 1, tzinfo=timezone.utc)
+    assert ended < until < datetime.now(timezone.utc) - timedelta(days=1)  # the data's range (padded), not today
+    assert admin.get("/api/stats/timeline", params={"hours": 24 * 31}).json()["fitted"] is False
     assert admin.get("/api/stats/timeline", params={"hours": 0}).status_code == 422
 
 
