@@ -198,8 +198,14 @@ def test_operator_sets_up_a_site_in_the_browser(
     for name in ("sites", "cameras", "users", "zones"):
         page.goto(f"{serving.url}/ui/{name}")
         expect(page.locator("h1")).to_be_visible()
+        page.wait_for_load_state("networkidle")  # the tables are filled
         overflow = page.evaluate("() => [...document.querySelectorAll('main .card, main .page-head')]"
                                  ".map((e) => e.getBoundingClientRect().right).filter((r) => r > innerWidth + 1)")
         assert overflow == [], (name, overflow)
+        stacked = page.evaluate("""() => [...document.querySelectorAll('main .badge, main .role')].filter((e) => {
+            const style = getComputedStyle(e);
+            const line = parseFloat(style.lineHeight) || 1.5 * parseFloat(style.fontSize);
+            return e.getBoundingClientRect().height > 1.8 * line; }).map((e) => e.textContent)""")
+        assert stacked == [], (name, "badges broken over lines", stacked)
         screenshot(page, f"test_operator_sets_up_a_site_390_{name}")
     assert console.errors == []
