@@ -19,7 +19,6 @@ from detector.sources import StreamSource
 from faultkit import (
     DEMO_ZONES,
     FaultKit,
-    MjpegServer,
     demo_zone_document,
     empty_scene_frame,
     fill,
