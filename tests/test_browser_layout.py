@@ -214,6 +214,9 @@ def test_dashboard_timeline_fits_a_phone(browser: Browser, served, console: Cons
         for wide in (1024, 1280):  # wide: names left of the bars, still in real pixels (text as legible)
             page.set_viewport_size({"width": wide, "height": 844})
             expect(page.locator("#timeline-chart svg.timeline-svg:not(.narrow)")).to_have_count(1)
+            page.wait_for_function("() => { const chart = document.getElementById('timeline-chart');"
+                                   " const svg = chart.querySelector('svg');"
+                                   " return svg && svg.viewBox.baseVal.width === Math.floor(chart.clientWidth); }")
             fit = timeline_overflow(page)
             assert fit["scale"] == pytest.approx(1.0, abs=0.02) and fit["crowded"] == 0, (wide, fit)
             assert (fit["card"], fit["chart"], fit["page"], fit["out"]) == (0, 0, 0, []), (wide, fit)
