@@ -9,6 +9,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,27 +56,14 @@ def _shared_end_to_end(open_source, camera: CameraZones, detector: Detector, set
 
     shared = SharedDetector(detector)
     reports: list = []
-    errors: list[BaseException] = []
-
-    def one_camera(index: int, out: Path) -> None:
-        try:
-            folder = out / str(index)
+    with tempfile.TemporaryDirectory(prefix="firelane-bench-") as out:
+        def one_camera(index: int) -> None:
+            folder = Path(out) / str(index)
             reports.append(run_camera(open_source(), replace(camera, camera_id=f"{camera.camera_id}-{index}"),
                                       shared, settings, folder, f"sqlite:///{folder / 'firelane.db'}",
                                       progress=False, gate_max_skip_s=5.0, tiles="off"))
-        except BaseException as error:  # noqa: BLE001 - reported by the caller
-            errors.append(error)
 
-    with tempfile.TemporaryDirectory(prefix="firelane-bench-") as out:
-        threads = [threading.Thread(target=one_camera, args=(i, Path(out)), daemon=True) for i in range(cameras)]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        seconds = time.perf_counter() - started
-    if errors:
-        raise errors[0]
+        seconds = _concurrently(one_camera, cameras)
     frames = sum(r.frames for r in reports)
     return {"cameras": cameras, "frames": frames, "fps": round(frames / seconds, 2),
             "detector_calls": sum(r.detector_calls for r in reports)}
@@ -88,18 +76,18 @@ def _raw_fps(detector: Detector, frames: list, imgsz: int | None) -> float:
     return len(frames) / (time.perf_counter() - started)
 
 
-def _serve_cameras(detect, frames: list, imgsz: int | None, cameras: int) -> float:
-    """``cameras`` threads, each sending every frame once through ``detect`` at once; frames served per second."""
+def _concurrently(work: Callable[[int], None], count: int) -> float:
+    """``work(0)`` … ``work(count - 1)`` on a thread each, at once; seconds until all ended (the first error is
+    raised)."""
     errors: list[BaseException] = []
 
-    def camera_loop() -> None:
+    def guarded(index: int) -> None:
         try:
-            for frame in frames:
-                detect(frame.image, imgsz=imgsz)
-        except BaseException as error:  # noqa: BLE001 - reported by the caller
+            work(index)
+        except BaseException as error:  # noqa: BLE001 - raised in the caller's thread
             errors.append(error)
 
-    threads = [threading.Thread(target=camera_loop, daemon=True) for _ in range(cameras)]
+    threads = [threading.Thread(target=guarded, args=(i,), daemon=True) for i in range(count)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -107,7 +95,17 @@ def _serve_cameras(detect, frames: list, imgsz: int | None, cameras: int) -> flo
         thread.join()
     if errors:
         raise errors[0]
-    return cameras * len(frames) / (time.perf_counter() - started)
+    return time.perf_counter() - started
+
+
+def _serve_cameras(detect, frames: list, imgsz: int | None, cameras: int) -> float:
+    """``cameras`` threads, each sending every frame once through ``detect`` at once; frames served per second."""
+
+    def camera_loop(_: int) -> None:
+        for frame in frames:
+            detect(frame.image, imgsz=imgsz)
+
+    return cameras * len(frames) / _concurrently(camera_loop, cameras)
 
 
 def batching(detector: Detector, frames: list, imgsz: int | None, cameras: int = 8, max_batch: int = 8,
