@@ -33,7 +33,7 @@ def configured_zones(session: Session) -> dict[str, set[tuple[str, str]]]:
     configured: dict[str, set[tuple[str, str]]] = {}
     for site_code, camera_id, document in session.execute(query):
         zones = configured.setdefault(site_code, set())
-        for zone in (document or {}).get("zones", []) if isinstance(document, dict) else []:
+        for zone in document.get("zones", []) if isinstance(document, dict) else []:
             if isinstance(zone, dict) and zone.get("id") is not None:
                 zones.add((camera_id, str(zone["id"])))
     return configured
